@@ -1,0 +1,124 @@
+"""Backend registry: which implementations of the fused ops exist here, and which one to use.
+
+A backend is a name, the device types it runs on, a probe that says why it is unavailable (or
+None when it is available) and a loader returning {stem: implementation}. Every implementation
+has the signature of its reference in ops/reference.py.
+
+Choosing a backend, strongest first: the `backend=` argument of an op; the `use_backend(name)`
+context manager; the LOMIT_BACKEND environment variable; otherwise "auto", the first available
+backend in AUTO_ORDER for the tensor's device type.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping
+
+import torch
+
+from . import reference
+
+ENV_VAR = "LOMIT_BACKEND"
+# Preference per device type; a backend appears only where it is expected to be the fastest.
+AUTO_ORDER = {"cuda": ("triton", "cpp", "reference"), "cpu": ("cpp", "reference")}
+
+
+class BackendError(RuntimeError):
+    """An unknown backend, or one that cannot run here."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    device_types: tuple[str, ...]
+    probe: Callable[[], str | None]           # None when available, else the reason it is not
+    load: Callable[[], Mapping[str, Callable]]  # {stem: implementation}
+
+
+_BACKENDS: dict[str, Backend] = {}
+_status_cache: dict[str, str | None] = {}
+_impl_cache: dict[str, Mapping[str, Callable]] = {}
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("lomit_backend", default=None)
+
+
+def register_backend(backend: Backend) -> None:
+    _BACKENDS[backend.name] = backend
+    _status_cache.pop(backend.name, None)
+    _impl_cache.pop(backend.name, None)
+
+
+def known_backends() -> list[str]:
+    return list(_BACKENDS)
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None when backend `name` can run on this machine, else a sentence saying why not."""
+    if name not in _BACKENDS:
+        return f"unknown backend '{name}' (known: {', '.join(_BACKENDS)})"
+    if name not in _status_cache:
+        try:
+            _status_cache[name] = _BACKENDS[name].probe()
+        except Exception as e:  # a probe must never take the package down with it
+            _status_cache[name] = f"probe failed: {type(e).__name__}: {e}"
+    return _status_cache[name]
+
+
+def available_backends(device_type: str | None = None) -> list[str]:
+    return [name for name, b in _BACKENDS.items()
+            if unavailable_reason(name) is None
+            and (device_type is None or device_type in b.device_types)]
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Run the ops inside the block on backend `name` (or "auto") unless a call names one."""
+    if name != "auto" and name not in _BACKENDS:
+        raise BackendError(unavailable_reason(name))
+    token = _override.set(name)
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def resolve(requested: str, device_type: str) -> str:
+    """The backend that serves a call with backend=`requested` on a tensor of `device_type`."""
+    name = requested
+    if name == "auto":
+        name = _override.get() or os.environ.get(ENV_VAR, "").strip() or "auto"
+    if name == "auto":
+        for candidate in AUTO_ORDER.get(device_type, ("reference",)):
+            if candidate in _BACKENDS and unavailable_reason(candidate) is None:
+                return candidate
+        return "reference"
+    reason = unavailable_reason(name)
+    if reason is not None:
+        source = "" if requested != "auto" else (
+            " (chosen by use_backend)" if _override.get() else f" (chosen by ${ENV_VAR})")
+        raise BackendError(f"backend '{name}'{source} is not available: {reason}")
+    if device_type not in _BACKENDS[name].device_types:
+        raise BackendError(f"backend '{name}' does not run on {device_type} tensors "
+                           f"(it runs on: {', '.join(_BACKENDS[name].device_types)})")
+    return name
+
+
+def implementation(stem: str, requested: str, device_type: str) -> Callable:
+    name = resolve(requested, device_type)
+    if name not in _impl_cache:
+        _impl_cache[name] = _BACKENDS[name].load()
+    impls = _impl_cache[name]
+    if stem in impls:
+        return impls[stem]
+    # A backend need not fuse every op; the spec serves the rest.
+    return getattr(reference, f"{stem}_ref")
+
+
+def _reference_ops() -> Mapping[str, Callable]:
+    return {"instance_norm": reference.instance_norm_ref, "hain": reference.hain_ref,
+            "layer_norm2d": reference.layer_norm2d_ref}
+
+
+register_backend(Backend("reference", ("cpu", "cuda", "meta"), lambda: None, _reference_ops))
+

@@ -1,0 +1,44 @@
+"""Build lomit_fast: the Python package, kernels/ as lomit_fast.kernels, and the C++ extension
+lomit_fast._C from csrc/ (CPU always; CUDA sources too when a CUDA torch and toolkit are present).
+
+The extension is optional: without a compiler or torch at build time the package still installs
+and falls back to the reference ops.
+"""
+import glob
+import os
+import sys
+
+from setuptools import find_packages, setup
+
+
+def extension_modules():
+    try:
+        import torch
+        from torch.utils import cpp_extension
+    except ImportError:
+        print("lomit_fast: torch not importable at build time, skipping lomit_fast._C",
+              file=sys.stderr)
+        return [], {}
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/ops/*.cpp")
+                     + glob.glob("csrc/ops/cpu/*.cpp"))
+    cuda_sources = sorted(glob.glob("csrc/ops/cuda/*.cu"))
+    use_cuda = (bool(cuda_sources) and torch.version.cuda is not None
+                and cpp_extension.CUDA_HOME is not None and os.environ.get("LOMIT_NO_CUDA") != "1")
+    args = {"cxx": ["-O3", "-std=c++17"]}
+    if use_cuda:
+        args["nvcc"] = ["-O3", "--use_fast_math"]
+        ext = cpp_extension.CUDAExtension("lomit_fast._C", sources + cuda_sources,
+                                          extra_compile_args=args, define_macros=[("WITH_CUDA", None)])
+    else:
+        ext = cpp_extension.CppExtension("lomit_fast._C", sources, extra_compile_args=args)
+    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+
+
+ext_modules, cmdclass = extension_modules()
+setup(
+    packages=find_packages(include=["lomit_fast", "lomit_fast.*"]) + ["lomit_fast.kernels"],
+    package_dir={"lomit_fast.kernels": "kernels"},
+    package_data={"lomit_fast": ["assets/*.safetensors"]},
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+)

@@ -1,0 +1,17 @@
+"""The main job end to end."""
+import numpy as np
+from PIL import Image
+
+from lomit_fast.cli import main
+
+
+def test_demo_writes_a_grid(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--batch-size", "3"]) == 0
+    grid = np.asarray(Image.open(tmp_path / "demo_grid.png"))
+    assert grid.shape[0] > 5 * 64 and grid.shape[1] > 3 * 64 and grid.std() > 10
+    assert "images/s" in capsys.readouterr().out
+
+
+def test_demo_reports_bad_checkpoint(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "no")]) == 2
+    assert "no such weights file" in capsys.readouterr().err
