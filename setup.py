@@ -1,8 +1,8 @@
 """Build lomit_fast: the Python package, kernels/ as lomit_fast.kernels, and the C++ extension
 lomit_fast._C from csrc/ (CPU always; CUDA sources too when a CUDA torch and toolkit are present).
 
-The extension is optional: without a compiler or torch at build time the package still installs
-and falls back to the reference ops.
+The extension is optional: without a compiler or torch at build time (or with LOMIT_BUILD_EXT=0)
+the package still installs and falls back to the reference ops.
 """
 import glob
 import os
@@ -12,6 +12,8 @@ from setuptools import find_packages, setup
 
 
 def extension_modules():
+    if os.environ.get("LOMIT_BUILD_EXT") == "0":
+        return [], {}
     try:
         import torch
         from torch.utils import cpp_extension

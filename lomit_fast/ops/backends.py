@@ -122,3 +122,29 @@ def _reference_ops() -> Mapping[str, Callable]:
 
 register_backend(Backend("reference", ("cpu", "cuda", "meta"), lambda: None, _reference_ops))
 
+
+def _triton_probe() -> str | None:
+    import importlib.util
+
+    from torch.utils._triton import has_triton
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install 'lomit_fast[triton]')"
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return None  # kernels run on CPU tensors through the interpreter
+    if not torch.cuda.is_available():
+        return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on the CPU, slowly)"
+    if not has_triton():
+        return "triton cannot drive this GPU (torch.utils._triton.has_triton() is False)"
+    return None
+
+
+def _triton_ops() -> Mapping[str, Callable]:
+    from . import triton_ops
+    return triton_ops.IMPLEMENTATIONS
+
+
+def _triton_devices() -> tuple[str, ...]:
+    return ("cuda", "cpu") if os.environ.get("TRITON_INTERPRET") == "1" else ("cuda",)
+
+
+register_backend(Backend("triton", _triton_devices(), _triton_probe, _triton_ops))

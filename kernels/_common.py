@@ -1,0 +1,120 @@
+"""Shared pieces of the Triton kernels: tile geometry, plane statistics, activations.
+
+Both fused ops normalise per (n, c) plane over H x W. A program owns one sample n and a block
+of BLOCK_C channels and sees the plane through three element strides, so the same kernel reads
+contiguous NCHW (planes contiguous: stride_hw = 1) and channels-last NHWC (channels contiguous:
+stride_c = 1) natively. Where a whole tile [BLOCK_C, HW] fits in registers the plane is read
+once (SINGLE_PASS); larger planes are read in chunks of BLOCK_HW, with the statistics of the
+chunks merged exactly (Chan et al.), never through E[x^2] - E[x]^2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
+MAX_TILE = 16384  # elements of a tile held in registers by one program
+
+
+@dataclass(frozen=True)
+class Tiling:
+    block_c: int
+    block_hw: int
+    single_pass: bool
+    num_warps: int
+    grid: tuple[int]
+
+
+def plane_strides(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """x in a layout the kernels read (NCHW or NHWC dense) and its (n, c, hw) element strides."""
+    n, c, h, w = x.shape
+    s = x.stride()
+    dense_nchw = s == (c * h * w, h * w, w, 1)
+    dense_nhwc = s == (h * w * c, 1, w * c, c)
+    if not (dense_nchw or dense_nhwc):
+        x = x.contiguous()
+        s = x.stride()
+    return x, (s[0], s[1], s[3])
+
+
+def is_channels_last(strides: tuple[int, int, int]) -> bool:
+    return strides[1] == 1 and strides[2] != 1
+
+
+def like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """t (same shape as x) in x's memory layout, copied only when the layouts differ."""
+    return t if t.stride() == x.stride() else torch.empty_like(x, dtype=t.dtype).copy_(t)
+
+
+def choose_tiling(n: int, c: int, hw: int, channels_last: bool,
+                  max_tile: int = MAX_TILE) -> Tiling:
+    """Tile shape per program: whole planes when they fit, else chunks along H x W."""
+    hw_pow2 = triton.next_power_of_2(hw)
+    if channels_last:  # channels are contiguous: a wide channel block keeps loads coalesced
+        block_c = min(triton.next_power_of_2(c), 32)
+        block_hw = min(hw_pow2, max(1, max_tile // block_c))
+    else:              # planes are contiguous: several small planes per program
+        block_hw = min(hw_pow2, max_tile)
+        block_c = min(triton.next_power_of_2(c), max(1, max_tile // block_hw // 2))
+        while block_c > 1 and n * triton.cdiv(c, block_c) < 1024:  # keep the GPU busy
+            block_c //= 2
+    num_warps = max(1, min(16, block_c * block_hw // 512))
+    grid = (n * triton.cdiv(c, block_c),)
+    return Tiling(block_c, block_hw, block_hw >= hw, num_warps, grid)
+
+
+@triton.jit
+def program_channels(pid, C, BLOCK_C: tl.constexpr):
+    """The sample n and the BLOCK_C channel indices that program `pid` owns."""
+    num_cblocks = tl.cdiv(C, BLOCK_C)
+    return pid // num_cblocks, (pid % num_cblocks) * BLOCK_C + tl.arange(0, BLOCK_C)
+
+
+@triton.jit
+def tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, start, BLOCK_HW: tl.constexpr):
+    """Element offsets, bounds mask and spatial indices of the [BLOCK_C, BLOCK_HW] tile of
+    sample n, channels `cols`, at spatial offset `start`."""
+    hw = start + tl.arange(0, BLOCK_HW)
+    offsets = (n.to(tl.int64) * stride_n + cols[:, None].to(tl.int64) * stride_c
+               + hw[None, :].to(tl.int64) * stride_hw)
+    return offsets, (cols[:, None] < C) & (hw[None, :] < HW), hw
+
+
+@triton.jit
+def chunk_moments(x, bounds, count):
+    """Mean and sum of squared deviations of each row of a masked tile (`count` valid columns)."""
+    mean = tl.sum(x, axis=1) / count
+    d = tl.where(bounds, x - mean[:, None], 0.0)
+    return mean, tl.sum(d * d, axis=1)
+
+
+@triton.jit
+def merge_moments(mean_a, m2_a, count_a, mean_b, m2_b, count_b):
+    """Chan's exact merge of two (mean, M2, count) summaries."""
+    total = count_a + count_b
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (count_b / total)
+    m2 = m2_a + m2_b + delta * delta * (count_a * count_b / total)
+    return mean, m2, total
+
+
+@triton.jit
+def activate(z, slope, ACTIVATION: tl.constexpr):
+    if ACTIVATION == 1:
+        z = tl.maximum(z, 0.0)
+    elif ACTIVATION == 2:
+        z = tl.where(z >= 0, z, z * slope)
+    return z
+
+
+@triton.jit
+def activation_grad(dy, z, slope, ACTIVATION: tl.constexpr):
+    """dL/dz from dL/dy for y = act(z)."""
+    if ACTIVATION == 1:
+        dy = tl.where(z > 0, dy, 0.0)
+    elif ACTIVATION == 2:
+        dy = tl.where(z >= 0, dy, dy * slope)
+    return dy
