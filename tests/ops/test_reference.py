@@ -89,10 +89,11 @@ def test_instance_norm_low_precision_accumulates_in_fp32():
 
 
 def test_instance_norm_large_mean_does_not_cancel():
-    # E[x^2] - E[x]^2 would lose every digit here (1e8 - 1e8 in fp32); two passes lose none.
+    # E[x^2] - E[x]^2 would lose every digit here (1e8 - 1e8 in fp32); two passes keep the
+    # error at the rounding of the fp32 mean (~1e-3 of the unit-variance output).
     x = (torch.randn(1, 2, 32, 32, generator=torch.Generator().manual_seed(0)) + 1e4)
     out = instance_norm_ref(x)
-    torch.testing.assert_close(out.double(), F.instance_norm(x.double()), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.double(), F.instance_norm(x.double()), atol=1e-2, rtol=0)
 
 
 def test_layer_norm2d_matches_group_norm():
