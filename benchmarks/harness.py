@@ -205,8 +205,10 @@ def run_op_benchmark(args, op: str, make_inputs: Callable, run_backend: Callable
                 for backend in backends:
                     if backend == "compile" and layout not in args.compile_layouts.split(","):
                         continue
-                    # A fresh function per case: torch.compile would stop recompiling after
-                    # its recompile limit and silently fall back to eager.
+                    if backend == "compile":
+                        # Fresh compile caches per case: past its recompile limit torch.compile
+                        # silently falls back to eager (what run 1 of this benchmark timed).
+                        torch._dynamo.reset()
                     fn = run_backend(backend)
                     check_close(f"{op} {backend} {shape} {dtype_name} {layout}", fn(*inputs),
                                 expected)

@@ -16,7 +16,11 @@ import triton
 import triton.language as tl
 
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
-MAX_TILE = 16384  # elements of a tile held in registers by one program
+# Elements of the [BLOCK_C, BLOCK_HW] tile one program holds in registers, and elements per
+# thread (which sets num_warps). The backward keeps three tiles alive, the forward one.
+FORWARD_TILE, FORWARD_ELEMENTS_PER_THREAD = 4096, 16
+BACKWARD_TILE, BACKWARD_ELEMENTS_PER_THREAD = 4096, 8
+MIN_PROGRAMS = 1024  # fewer channel blocks than this starve the GPU: narrow the blocks instead
 
 
 @dataclass(frozen=True)
@@ -49,19 +53,23 @@ def like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t if t.stride() == x.stride() else torch.empty_like(x, dtype=t.dtype).copy_(t)
 
 
-def choose_tiling(n: int, c: int, hw: int, channels_last: bool,
-                  max_tile: int = MAX_TILE) -> Tiling:
+def choose_tiling(n: int, c: int, hw: int, channels_last: bool, backward: bool = False) -> Tiling:
     """Tile shape per program: whole planes when they fit, else chunks along H x W."""
+    tile, per_thread = ((BACKWARD_TILE, BACKWARD_ELEMENTS_PER_THREAD) if backward
+                        else (FORWARD_TILE, FORWARD_ELEMENTS_PER_THREAD))
     hw_pow2 = triton.next_power_of_2(hw)
-    if channels_last:  # channels are contiguous: a wide channel block keeps loads coalesced
-        block_c = min(triton.next_power_of_2(c), 32)
-        block_hw = min(hw_pow2, max(1, max_tile // block_c))
-    else:              # planes are contiguous: several small planes per program
-        block_hw = min(hw_pow2, max_tile)
-        block_c = min(triton.next_power_of_2(c), max(1, max_tile // block_hw // 2))
-        while block_c > 1 and n * triton.cdiv(c, block_c) < 1024:  # keep the GPU busy
+    c_pow2 = triton.next_power_of_2(c)
+    if channels_last:  # channels are contiguous: >= 8 of them keep loads in whole sectors
+        block_c = min(c_pow2, 32)
+        while block_c > 8 and n * triton.cdiv(c, block_c) < MIN_PROGRAMS:
             block_c //= 2
-    num_warps = max(1, min(16, block_c * block_hw // 512))
+        block_hw = min(hw_pow2, max(1, tile // block_c))
+    else:              # planes are contiguous: several small planes per program
+        block_hw = min(hw_pow2, tile)
+        block_c = min(c_pow2, max(1, tile // block_hw))
+        while block_c > 1 and n * triton.cdiv(c, block_c) < MIN_PROGRAMS:
+            block_c //= 2
+    num_warps = max(1, min(16, block_c * block_hw // (32 * per_thread)))
     grid = (n * triton.cdiv(c, block_c),)
     return Tiling(block_c, block_hw, block_hw >= hw, num_warps, grid)
 
@@ -86,7 +94,7 @@ def tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, start, BLOCK_HW:
 @triton.jit
 def chunk_moments(x, bounds, count):
     """Mean and sum of squared deviations of each row of a masked tile (`count` valid columns)."""
-    mean = tl.sum(x, axis=1) / count
+    mean = tl.math.div_rn(tl.sum(x, axis=1), count * 1.0)  # IEEE division: exact for count 1
     d = tl.where(bounds, x - mean[:, None], 0.0)
     return mean, tl.sum(d * d, axis=1)
 
@@ -96,9 +104,20 @@ def merge_moments(mean_a, m2_a, count_a, mean_b, m2_b, count_b):
     """Chan's exact merge of two (mean, M2, count) summaries."""
     total = count_a + count_b
     delta = mean_b - mean_a
-    mean = mean_a + delta * (count_b / total)
-    m2 = m2_a + m2_b + delta * delta * (count_a * count_b / total)
+    mean = mean_a + delta * tl.math.div_rn(count_b, total)
+    m2 = m2_a + m2_b + delta * delta * tl.math.div_rn(count_a * count_b, total)
     return mean, m2, total
+
+
+@triton.jit
+def inverse_std(m2, HW, eps):
+    """1 / sqrt(M2 / HW + eps), correctly rounded steps (per row: their cost is nil)."""
+    return tl.math.div_rn(1.0, tl.math.sqrt_rn(tl.math.div_rn(m2, HW * 1.0) + eps))
+
+
+@triton.jit
+def row_mean(total, HW):
+    return tl.math.div_rn(total, HW * 1.0)
 
 
 @triton.jit

@@ -12,9 +12,8 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from . import _common
-from ._common import (choose_tiling, chunk_moments, is_channels_last, like,
-                      merge_moments, plane_strides, program_channels, tile_offsets)
+from ._common import (choose_tiling, chunk_moments, inverse_std, is_channels_last, like,
+                      merge_moments, plane_strides, program_channels, row_mean, tile_offsets)
 
 
 @triton.jit
@@ -67,7 +66,7 @@ def _forward_kernel(
             valid = tl.zeros([BLOCK_C], tl.float32) + tl.minimum(HW - start, BLOCK_HW)
             mean_b, m2_b = chunk_moments(chunk, bounds, valid)
             mean, m2, count = merge_moments(mean, m2, count, mean_b, m2_b, valid)
-    rstd = 1.0 / tl.sqrt(m2 / HW + eps)
+    rstd = inverse_std(m2, HW, eps)
     cmask = cols < C
     tl.store(mean_ptr + n * C + cols, mean, mask=cmask)
     tl.store(rstd_ptr + n * C + cols, rstd, mask=cmask)
@@ -158,8 +157,8 @@ def _backward_kernel(
     tl.store(dstyle_ptr + NC + at, sum_dy_xh_m, mask=cmask)                # d sigma_f
     tl.store(dstyle_ptr + 2 * NC + at, sum_dy - sum_dy_m, mask=cmask)      # d mu_b
     tl.store(dstyle_ptr + 3 * NC + at, sum_dy_xh - sum_dy_xh_m, mask=cmask)  # d sigma_b
-    mean_dxh = sum_dxh / HW
-    mean_dxh_xh = sum_dxh_xh / HW
+    mean_dxh = row_mean(sum_dxh, HW)
+    mean_dxh_xh = row_mean(sum_dxh_xh, HW)
     # dc = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat))
     if SINGLE_PASS:
         dc = rstd[:, None] * (dx_hat - mean_dxh[:, None] - x_hat * mean_dxh_xh[:, None])
@@ -180,13 +179,11 @@ def _styles(*styles: torch.Tensor) -> list[torch.Tensor]:
 
 
 def hain_forward(c: torch.Tensor, mask: torch.Tensor, mu_f: torch.Tensor, sigma_f: torch.Tensor,
-                 mu_b: torch.Tensor, sigma_b: torch.Tensor, eps: float,
-                 max_tile: int | None = None):
+                 mu_b: torch.Tensor, sigma_b: torch.Tensor, eps: float):
     """(out, mean, rstd): out like c (same layout and dtype), mean/rstd (N, C) fp32."""
     c, strides = plane_strides(c)
     n, ch, h, w = c.shape
-    tiling = choose_tiling(n, ch, h * w, is_channels_last(strides),
-                           max_tile or _common.MAX_TILE)
+    tiling = choose_tiling(n, ch, h * w, is_channels_last(strides))
     out = torch.empty_like(c)
     mean = torch.empty((n, ch), device=c.device, dtype=torch.float32)
     rstd = torch.empty((n, ch), device=c.device, dtype=torch.float32)
@@ -200,14 +197,13 @@ def hain_forward(c: torch.Tensor, mask: torch.Tensor, mu_f: torch.Tensor, sigma_
 
 def hain_backward(dy: torch.Tensor, c: torch.Tensor, mask: torch.Tensor, mu_f: torch.Tensor,
                   sigma_f: torch.Tensor, mu_b: torch.Tensor, sigma_b: torch.Tensor,
-                  mean: torch.Tensor, rstd: torch.Tensor, max_tile: int | None = None):
+                  mean: torch.Tensor, rstd: torch.Tensor):
     """(dc, dmask, dstyles): dc like c; dmask (N, 1, H, W) fp32; dstyles (4, N, C) fp32 holding
     the gradients of mu_f, sigma_f, mu_b, sigma_b."""
     c, strides = plane_strides(c)
     dy = like(dy, c)
     n, ch, h, w = c.shape
-    tiling = choose_tiling(n, ch, h * w, is_channels_last(strides),
-                           max_tile or _common.MAX_TILE)
+    tiling = choose_tiling(n, ch, h * w, is_channels_last(strides), backward=True)
     dc = torch.empty_like(c)
     dmask = torch.zeros((n, 1, h, w), device=c.device, dtype=torch.float32)
     dstyles = torch.empty((4, n, ch), device=c.device, dtype=torch.float32)

@@ -11,10 +11,9 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from . import _common
 from ._common import (ACTIVATION_CODES, activate, activation_grad, choose_tiling,
-                      chunk_moments, is_channels_last, like, merge_moments, plane_strides,
-                      program_channels, tile_offsets)
+                      chunk_moments, inverse_std, is_channels_last, like, merge_moments,
+                      plane_strides, program_channels, row_mean, tile_offsets)
 
 
 @triton.jit
@@ -50,7 +49,7 @@ def _forward_kernel(
             valid = tl.zeros([BLOCK_C], tl.float32) + tl.minimum(HW - start, BLOCK_HW)
             mean_b, m2_b = chunk_moments(chunk, bounds, valid)
             mean, m2, count = merge_moments(mean, m2, count, mean_b, m2_b, valid)
-    rstd = 1.0 / tl.sqrt(m2 / HW + eps)
+    rstd = inverse_std(m2, HW, eps)
     cmask = cols < C
     tl.store(mean_ptr + n * C + cols, mean, mask=cmask)
     tl.store(rstd_ptr + n * C + cols, rstd, mask=cmask)
@@ -138,8 +137,8 @@ def _backward_kernel(
         tl.store(dweight_ptr + n * C + cols, sum_dz_xh, mask=cmask)
     if HAS_BIAS:
         tl.store(dbias_ptr + n * C + cols, sum_dz, mask=cmask)
-    mean_dxh = sum_dxh / HW
-    mean_dxh_xh = sum_dxh_xh / HW
+    mean_dxh = row_mean(sum_dxh, HW)
+    mean_dxh_xh = row_mean(sum_dxh_xh, HW)
     # dx = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat))
     if SINGLE_PASS:
         dx = rstd[:, None] * (dx_hat - mean_dxh[:, None] - x_hat * mean_dxh_xh[:, None])
@@ -155,13 +154,11 @@ def _backward_kernel(
 
 
 def instance_norm_forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-                          eps: float, activation: str, negative_slope: float,
-                          max_tile: int | None = None):
+                          eps: float, activation: str, negative_slope: float):
     """(y, mean, rstd): y like x (same layout and dtype), mean/rstd (N, C) fp32."""
     x, strides = plane_strides(x)
     n, c, h, w = x.shape
-    tiling = choose_tiling(n, c, h * w, is_channels_last(strides),
-                           max_tile or _common.MAX_TILE)
+    tiling = choose_tiling(n, c, h * w, is_channels_last(strides))
     y = torch.empty_like(x)
     mean = torch.empty((n, c), device=x.device, dtype=torch.float32)
     rstd = torch.empty((n, c), device=x.device, dtype=torch.float32)
@@ -176,14 +173,13 @@ def instance_norm_forward(x: torch.Tensor, weight: torch.Tensor | None, bias: to
 
 def instance_norm_backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None,
                            bias: torch.Tensor | None, mean: torch.Tensor, rstd: torch.Tensor,
-                           activation: str, negative_slope: float, max_tile: int | None = None):
+                           activation: str, negative_slope: float):
     """(dx, dweight_partial, dbias_partial): dx like x; partials (N, C) fp32 (empty when the
     forward had no weight / bias), summed over N by the caller."""
     x, strides = plane_strides(x)
     dy = like(dy, x)
     n, c, h, w = x.shape
-    tiling = choose_tiling(n, c, h * w, is_channels_last(strides),
-                           max_tile or _common.MAX_TILE)
+    tiling = choose_tiling(n, c, h * w, is_channels_last(strides), backward=True)
     dx = torch.empty_like(x)
     partial = lambda present: torch.empty((n, c) if present else (0,), device=x.device,  # noqa
                                           dtype=torch.float32)

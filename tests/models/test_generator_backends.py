@@ -18,8 +18,17 @@ def tiny_config(image_size):
     return cfg
 
 
+@pytest.fixture
+def no_tf32():
+    """Full fp32 convolutions on CUDA, so that only the ops under test differ."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @pytest.mark.parametrize("backend, device", backend_devices())
-def test_generator_matches_reference(backend, device):
+def test_generator_matches_reference(backend, device, no_tf32):
     require(backend, device)
     size = 64 if device == "cuda" else 32  # the interpreter is slow: keep CPU shapes tiny
     torch.manual_seed(0)

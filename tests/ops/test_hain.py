@@ -49,7 +49,8 @@ def test_planes_larger_than_one_tile(backend, device, channels_last, monkeypatch
     require(backend, device)
     if backend == "triton":
         from lomit_fast.kernels import _common
-        monkeypatch.setattr(_common, "MAX_TILE", 128)
+        monkeypatch.setattr(_common, "FORWARD_TILE", 128)
+        monkeypatch.setattr(_common, "BACKWARD_TILE", 128)
     fmt = torch.channels_last if channels_last else None
     for dtype in (torch.float32, torch.bfloat16):
         check_op(fast(backend), hain_ref, inputs((2, 6, 13, 11), seed=2), dtype, device,

@@ -55,7 +55,8 @@ def test_planes_larger_than_one_tile(backend, device, channels_last, monkeypatch
     require(backend, device)
     if backend == "triton":  # force the looped path: 8x16 tiles over 13x11 planes
         from lomit_fast.kernels import _common
-        monkeypatch.setattr(_common, "MAX_TILE", 128)
+        monkeypatch.setattr(_common, "FORWARD_TILE", 128)
+        monkeypatch.setattr(_common, "BACKWARD_TILE", 128)
     fmt = torch.channels_last if channels_last else None
     for dtype in (torch.float32, torch.bfloat16):
         check_op(fast(backend, "leaky_relu"), ref("leaky_relu"), inputs((2, 6, 13, 11), True, 2),
