@@ -28,6 +28,7 @@ fi
 if [[ $WHAT == all || $WHAT == sweep ]]; then
   log "profile of one forward + backward"
   $PY -m benchmarks.profile_step --op hain >>"$OUT/suite.log" 2>&1
+  $PY -m benchmarks.profile_step --op instance_norm >>"$OUT/suite.log" 2>&1
   log "tile sweep"
   $PY -m benchmarks.sweep_tiling --out "$OUT" >>"$OUT/suite.log" 2>&1
 fi

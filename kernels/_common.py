@@ -17,9 +17,10 @@ import triton.language as tl
 
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
 # Elements of the [BLOCK_C, BLOCK_HW] tile one program holds in registers, and elements per
-# thread (which sets num_warps). The backward keeps three tiles alive, the forward one.
-FORWARD_TILE, FORWARD_ELEMENTS_PER_THREAD = 4096, 16
-BACKWARD_TILE, BACKWARD_ELEMENTS_PER_THREAD = 4096, 8
+# thread (which sets num_warps). Chosen from the H200 sweep (benchmarks/NOTES.md): planes of up
+# to 2048 elements do best with half the forward tile.
+FORWARD_TILE, FORWARD_ELEMENTS_PER_THREAD = 8192, 16
+BACKWARD_TILE, BACKWARD_ELEMENTS_PER_THREAD = 8192, 16
 MIN_PROGRAMS = 1024  # fewer channel blocks than this starve the GPU: narrow the blocks instead
 
 
@@ -56,7 +57,8 @@ def like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def choose_tiling(n: int, c: int, hw: int, channels_last: bool, backward: bool = False) -> Tiling:
     """Tile shape per program: whole planes when they fit, else chunks along H x W."""
     tile, per_thread = ((BACKWARD_TILE, BACKWARD_ELEMENTS_PER_THREAD) if backward
-                        else (FORWARD_TILE, FORWARD_ELEMENTS_PER_THREAD))
+                        else (FORWARD_TILE if hw > 2048 else FORWARD_TILE // 2,
+                              FORWARD_ELEMENTS_PER_THREAD))
     hw_pow2 = triton.next_power_of_2(hw)
     c_pow2 = triton.next_power_of_2(c)
     if channels_last:  # channels are contiguous: >= 8 of them keep loads in whole sectors

@@ -83,7 +83,9 @@ def _backward_tile(dy_ptr, x_ptr, offs, bounds, mean, rstd, weight, bias, slope,
     x_hat = tl.where(bounds, (x - mean[:, None]) * rstd[:, None], 0.0)
     if ACTIVATION != 0:  # the activation's input z is recomputed, never stored
         dy = activation_grad(dy, x_hat * weight[:, None] + bias[:, None], slope, ACTIVATION)
-    return x_hat, dy, dy * weight[:, None]
+    # The select keeps dx_hat a rounded product: fused into a later FMA it would differ from the
+    # dx_hat summed for the mean by one rounding, which rstd amplifies on constant planes.
+    return x_hat, dy, tl.where(bounds, dy * weight[:, None], 0.0)
 
 
 @triton.jit
