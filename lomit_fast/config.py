@@ -42,6 +42,7 @@ class ModelConfig:
     critic_layers: int = 6         # stride-2 convs in the critic
     critic_max_width: int = 2048   # critic width cap
     n_attributes: int = 10         # auxiliary classifier outputs (one logit per attribute)
+    global_adain: bool = False     # ablation: masks forced to 1 (MUNIT-style global AdaIN)
 
     @property
     def content_channels(self) -> int:

@@ -134,11 +134,15 @@ class Generator(nn.Module):
         """Content code (N, C, H/4, W/4) of images x (N, 3, H, W) in [-1, 1]."""
         return self.content_encoder(x)
 
+    def mask(self, c: Tensor, c_partner: Tensor) -> Tensor:
+        """M(c, c_partner): (N, 1, H/4, W/4) in [0, 1]; all ones for the global-AdaIN ablation."""
+        if self.cfg.global_adain:
+            return torch.ones_like(c[:, :1])
+        return self.mask_net(c, self.mask_net.attention(c_partner))
+
     def masks(self, c_in: Tensor, c_ex: Tensor) -> Tuple[Tensor, Tensor]:
         """(m_in, m_ex): M(c_in, c_ex) and M(c_ex, c_in), each (N, 1, H/4, W/4) in [0, 1]."""
-        m_in = self.mask_net(c_in, self.mask_net.attention(c_ex))
-        m_ex = self.mask_net(c_ex, self.mask_net.attention(c_in))
-        return m_in, m_ex
+        return self.mask(c_in, c_ex), self.mask(c_ex, c_in)
 
     def style_foreground(self, x: Tensor, m: Tensor) -> Tensor:
         """s_f(x) = E_s^f(up(m) * x): (N, style_dim)."""

@@ -56,7 +56,7 @@ def _background(kind: Tensor, u: Tensor, v: Tensor, g: torch.Generator) -> Tenso
 def _shape_mask(kind: Tensor, u: Tensor, v: Tensor, g: torch.Generator) -> Tensor:
     """(N, 1, S, S) exact {0, 1} mask of each sample's object."""
     n = kind.shape[0]
-    radius = 0.25 + torch.rand(n, 1, 1, 1, generator=g) * 0.3          # in units of half-size
+    radius = 0.3 + torch.rand(n, 1, 1, 1, generator=g) * 0.3           # in units of half-size
     centre = (torch.rand(n, 2, 1, 1, generator=g) * 2 - 1) * (0.95 - radius)
     angle = torch.rand(n, 1, 1, 1, generator=g) * 2 * math.pi
     du, dv = u - centre[:, :1], v - centre[:, 1:]
@@ -75,8 +75,12 @@ def _shape_mask(kind: Tensor, u: Tensor, v: Tensor, g: torch.Generator) -> Tenso
 
 
 def synthetic_batch(batch_size: int, size: int, seed: int = 0, index: int = 0,
-                    device: str | torch.device = "cpu") -> SyntheticBatch:
-    """Batch number `index` of the synthetic set with this `seed`, at `size` x `size`."""
+                    device: str | torch.device = "cpu",
+                    classes: Tensor | None = None) -> SyntheticBatch:
+    """Batch number `index` of the synthetic set with this `seed`, at `size` x `size`.
+
+    `classes` (N,) forces the colour classes (everything else still drawn), e.g. to build a
+    second exemplar of the same class on another background."""
     g = _generator(seed, index)
     n = batch_size
     axis = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
@@ -84,7 +88,8 @@ def synthetic_batch(batch_size: int, size: int, seed: int = 0, index: int = 0,
     u, v = u.expand(n, 1, size, size), v.expand(n, 1, size, size)
 
     palette = torch.tensor(list(COLOUR_CLASSES.values()))
-    classes = torch.randint(len(COLOUR_CLASSES), (n,), generator=g)
+    drawn = torch.randint(len(COLOUR_CLASSES), (n,), generator=g)
+    classes = drawn if classes is None else classes.to("cpu", torch.int64)
     background_kind = torch.randint(len(BACKGROUNDS), (n,), generator=g)
     shape_kind = torch.randint(len(SHAPES), (n,), generator=g)
 
