@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,46 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def translate(args: argparse.Namespace) -> int:
+    """Batch translation of image files; under torchrun the inputs are sharded over ranks."""
+    import torch.distributed as dist
+
+    from .engine.batch import Job, list_inputs, merge_reports, print_failures, run_job, summary
+    from .engine.translator import Translator
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = args.device
+    if world > 1:
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        if device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    output = Path(args.output)
+    inputs, roots = list_inputs(args.input, output)
+    exemplar = Path(args.exemplar)
+    exemplars, _ = list_inputs(args.exemplar, output) if exemplar.is_dir() else ([exemplar], None)
+    for path in [*exemplars, *(p for p in (args.mask_in, args.mask_ex) if p)]:
+        if not Path(path).exists():
+            raise ValueError(f"{path}: no such file or folder")
+    translator = Translator.from_checkpoint(args.checkpoint, args.backend, args.precision, device,
+                                            onnx_path=args.onnx)
+    if args.size is not None and args.size != translator.cfg.image_size:
+        raise ValueError(f"--size {args.size}: this model translates at "
+                         f"{translator.cfg.image_size}x{translator.cfg.image_size}")
+    job = Job(inputs, roots, exemplars, output, args.pair_mode,
+              Path(args.mask_in) if args.mask_in else None,
+              Path(args.mask_ex) if args.mask_ex else None, args.save_masks, args.batch_size,
+              args.fit, args.output_size, args.composite, args.workers, args.seed)
+    report = run_job(job, translator, rank, world, progress=not args.quiet)
+    if world > 1:
+        dist.barrier()
+        report = merge_reports(output, world) if rank == 0 else report
+        dist.destroy_process_group()
+    if rank == 0:
+        print_failures(report)
+        print(summary(report))
+    return 1 if report["failed"] else 0
+
+
 def train(args: argparse.Namespace) -> int:
     from .train.trainer import TrainError, train_from_config
     try:
@@ -86,6 +127,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", help="op backend: auto | reference | triton | cpp")
     p.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
     p.set_defaults(run=demo)
+
+    p = commands.add_parser("translate", help="translate image files with an exemplar")
+    p.add_argument("--input", required=True, help="folder, glob pattern or .txt list of images")
+    p.add_argument("--exemplar", required=True, help="exemplar image, or a folder of them")
+    p.add_argument("--output", required=True, help="output folder (PNG, resumable)")
+    p.add_argument("--pair-mode", choices=["one", "cycle", "random"], default="one",
+                   help="with an exemplar folder: the first for all, in turn, or at random")
+    p.add_argument("--mask-in", default=None, help="input mask PNG, or folder of PNGs named "
+                   "like the inputs (replaces the predicted mask: where to translate)")
+    p.add_argument("--mask-ex", default=None, help="exemplar mask PNG (what to take)")
+    p.add_argument("--save-masks", action="store_true", help="also write both masks as PNG")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--backend", default="auto",
+                   help="auto | eager | triton | cpp | compile | onnxruntime | torchscript | "
+                        "aoti | tensorrt")
+    p.add_argument("--onnx", default=None, help="ONNX file for --backend onnxruntime")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
+    p.add_argument("--size", type=int, default=None, help="check the model's image size")
+    p.add_argument("--fit", choices=["resize", "crop"], default="resize",
+                   help="bring inputs to the model's size by resizing or centre-cropping")
+    p.add_argument("--output-size", choices=["model", "original"], default="model")
+    p.add_argument("--composite", action="store_true",
+                   help="paste the input back outside its mask (bit-exact background)")
+    p.add_argument("--workers", type=int, default=2, help="image-decoding processes")
+    p.add_argument("--seed", type=int, default=0, help="seed of --pair-mode random")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=translate)
 
     p = commands.add_parser("train", help="train LOMIT from a config (resumable)")
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/synthetic_64.yaml")

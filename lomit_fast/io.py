@@ -17,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 
 MAX_PIXELS = 64 * 1024 * 1024  # larger images are refused rather than exhausting memory
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @contextlib.contextmanager
@@ -43,7 +44,7 @@ def to_uint8(images: Tensor) -> np.ndarray:
 
 def from_uint8(array: np.ndarray) -> Tensor:
     """(H, W, C) or (N, H, W, C) uint8 -> float (N, C, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(array))
+    t = torch.from_numpy(np.array(array))  # a writable copy (decoded arrays may be read-only)
     if t.dim() == 3:
         t = t[None]
     return t.permute(0, 3, 1, 2).float() / 127.5 - 1

@@ -19,10 +19,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
-from ..io import read_rgb
+from ..io import IMAGE_SUFFIXES, read_rgb
 from .synthetic import COLOUR_CLASSES, synthetic_batch
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 class DataError(ValueError):

@@ -1,0 +1,174 @@
+"""The inference engine: a trained generator behind one call, on the fastest path this machine has.
+
+    t = Translator.from_checkpoint(path=None, backend="auto", precision="fp32", device="cpu")
+    images, mask_in, mask_ex = t.translate(x, exemplar)          # x in [-1, 1], (N, 3, S, S)
+    cache = t.cache_exemplar(exemplar)                           # one exemplar for many inputs
+    images, _, _ = t.translate(x, cache)
+
+Backends: eager (reference ops), triton (fused kernels, CUDA), compile (torch.compile), onnxruntime
+(an exported ONNX graph); cpp, torchscript, aoti and tensorrt are named so that asking for them
+gives a clear reason when they cannot run here.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..checkpoint import SHIPPED_MODEL, load_generator
+from ..models import Generator
+from ..ops import BackendError, available_backends, use_backend
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+OP_BACKENDS = {"eager": "reference", "triton": "triton", "cpp": "cpp"}
+GRAPH_BACKENDS = ("compile", "onnxruntime", "torchscript", "aoti", "tensorrt")
+UNAVAILABLE = {
+    "cpp": "the C++ ops (lomit::instance_norm / lomit::hain in csrc/) are not built in this version",
+    "torchscript": "TorchScript export is not part of this version (see the C++ embedding issue)",
+    "aoti": "AOTInductor export is not part of this version (see the C++ embedding issue)",
+    "tensorrt": "TensorRT is not installed on this machine (import tensorrt fails)",
+}
+
+
+@dataclass
+class ExemplarCache:
+    """What an exemplar contributes that does not depend on the input: its content code, the
+    channel attention it gives the input's mask, and (with a fixed exemplar mask) its
+    foreground style. Exact: cached and uncached translations are the same numbers."""
+    image: Tensor                  # (1, 3, S, S)
+    content: Tensor                # (1, C, s, s)
+    attention: Tensor              # (1, C) attention for the input's mask
+    mask: Optional[Tensor] = None  # (1, 1, s, s) fixed exemplar mask, if given
+    style: Optional[Tensor] = None  # (1, style_dim) foreground style under that mask
+
+
+class Translator:
+    def __init__(self, generator: Generator, backend: str = "auto", precision: str = "fp32",
+                 device: str | torch.device = "cpu", onnx_path: str | None = None):
+        self.device = torch.device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got '{precision}'")
+        if precision == "fp16" and self.device.type == "cpu":
+            raise ValueError("precision fp16 needs a CUDA device (use bf16 on the CPU)")
+        self.precision = precision
+        self.generator = generator.to(self.device).eval()
+        self.cfg = generator.cfg
+        self.backend = self._resolve(backend)
+        if self.device.type == "cuda":
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+        self._compiled = None
+        self._onnx = None
+        if self.backend == "compile":
+            self._compiled = torch.compile(self._forward, dynamic=False)
+        elif self.backend == "onnxruntime":
+            from ..export.onnx import OnnxRunner
+            self._onnx = OnnxRunner(onnx_path, self.device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, backend: str = "auto",
+                        precision: str = "fp32", device: str | torch.device = "cpu",
+                        onnx_path: str | None = None) -> "Translator":
+        """A translator for the weights at `path` (default: the shipped model)."""
+        return cls(load_generator(path or SHIPPED_MODEL), backend, precision, device, onnx_path)
+
+    # --- backend choice -------------------------------------------------------------------
+    def _resolve(self, backend: str) -> str:
+        known = ["auto", *OP_BACKENDS, *GRAPH_BACKENDS]
+        if backend not in known:
+            raise BackendError(f"unknown backend '{backend}' (known: {', '.join(known)})")
+        if backend == "auto":
+            return "triton" if "triton" in available_backends(self.device.type) else "eager"
+        if backend in OP_BACKENDS and OP_BACKENDS[backend] not in available_backends(
+                self.device.type):
+            reason = UNAVAILABLE.get(backend) or f"it does not run on {self.device.type} here"
+            raise BackendError(f"backend '{backend}' is not available: {reason}")
+        if backend in ("torchscript", "aoti", "tensorrt"):
+            if backend == "tensorrt":
+                try:
+                    import tensorrt  # noqa: F401
+                except ImportError:
+                    raise BackendError(f"backend 'tensorrt' is not available: "
+                                       f"{UNAVAILABLE['tensorrt']}") from None
+            raise BackendError(f"backend '{backend}' is not available: {UNAVAILABLE[backend]}")
+        return backend
+
+    @property
+    def op_backend(self) -> str:
+        """The op backend the generator's layers run on (compile traces the reference)."""
+        return OP_BACKENDS.get(self.backend, "triton" if self.backend == "compile" and
+                               "triton" in available_backends(self.device.type) else "reference")
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+
+    # --- translation ----------------------------------------------------------------------
+    def _forward(self, x: Tensor, exemplar: Tensor, mask_in: Optional[Tensor],
+                 mask_ex: Optional[Tensor]):
+        return self.generator.translate(x, exemplar, mask_in, mask_ex)
+
+    def _prepare(self, t: Optional[Tensor]) -> Optional[Tensor]:
+        if t is None:
+            return None
+        t = t.to(self.device, non_blocking=True)
+        return t.contiguous(memory_format=torch.channels_last) if (
+            self.device.type == "cuda" and t.shape[1] == 3) else t
+
+    @torch.inference_mode()
+    def cache_exemplar(self, exemplar: Tensor, mask_ex: Optional[Tensor] = None) -> ExemplarCache:
+        """Precompute what one exemplar (1, 3, S, S) contributes to every translation."""
+        gen = self.generator
+        gen.check_images("exemplar", exemplar)
+        if exemplar.shape[0] != 1:
+            raise ValueError(f"cache_exemplar takes one exemplar, got a batch of {exemplar.shape[0]}")
+        exemplar = self._prepare(exemplar)
+        with use_backend(self.op_backend), self._autocast():
+            content = gen.content(exemplar)
+            attention = gen.mask_net.attention(content)
+            mask = style = None
+            if mask_ex is not None:
+                mask = gen.prepare_mask("mask_ex", self._prepare(mask_ex), exemplar, content)
+                style = gen.style_foreground(exemplar, mask)
+        return ExemplarCache(exemplar, content, attention, mask, style)
+
+    @torch.inference_mode()
+    def translate(self, x: Tensor, exemplar: Tensor | ExemplarCache,
+                  mask_in: Optional[Tensor] = None, mask_ex: Optional[Tensor] = None):
+        """(images, input masks, exemplar masks) for inputs x (N, 3, S, S) in [-1, 1]. The
+        exemplar is a batch (N or 1), or an ExemplarCache; given masks replace predicted ones."""
+        x, mask_in, mask_ex = self._prepare(x), self._prepare(mask_in), self._prepare(mask_ex)
+        if isinstance(exemplar, ExemplarCache):
+            out = self._translate_cached(x, exemplar, mask_in)
+        elif self._onnx is not None:
+            out = self._onnx.run(x, self._prepare(exemplar), mask_in, mask_ex)
+        else:
+            fn = self._compiled or self._forward
+            with use_backend(self.op_backend), self._autocast():
+                out = fn(x, self._prepare(exemplar), mask_in, mask_ex)
+        return tuple(t.float() for t in out)
+
+    def _translate_cached(self, x: Tensor, cache: ExemplarCache, mask_in: Optional[Tensor]):
+        gen = self.generator
+        gen.check_images("x", x)
+        n = x.shape[0]
+        with use_backend(self.op_backend), self._autocast():
+            c_in = gen.content(x)
+            if mask_in is not None:
+                m_in = gen.prepare_mask("mask_in", mask_in, x, c_in)
+            elif gen.cfg.global_adain:
+                m_in = torch.ones_like(c_in[:, :1])
+            else:
+                m_in = gen.mask_net(c_in, cache.attention.expand(n, -1))
+            c_ex = cache.content.expand(n, *cache.content.shape[1:])
+            if cache.mask is not None:
+                m_ex, style_f = cache.mask.expand(n, -1, -1, -1), cache.style.expand(n, -1)
+            else:  # the exemplar's mask depends on the input: per input, as uncached
+                m_ex = gen.mask(c_ex, c_in)
+                style_f = gen.style_foreground(cache.image.expand(n, -1, -1, -1), m_ex)
+            image = gen.decode(c_in, m_in, style_f, gen.style_background(x, m_in))
+        return image, m_in, m_ex

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lomit_fast import Generator
+from lomit_fast.checkpoint import save_weights
+from lomit_fast.config import load_config
+from lomit_fast.io import save_png, to_uint8
+from lomit_fast.train.synthetic import synthetic_batch
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A small random-weight model at 32x32 (fast on the CPU, same code as the shipped one)."""
+    cfg = load_config("configs/synthetic_64.yaml").model
+    cfg.image_size = 32
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "g.safetensors"
+    save_weights(Generator(cfg), cfg, path)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Good images of several sizes plus odd and broken files."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    batch = to_uint8(synthetic_batch(4, 48, seed=7).images)
+    for i, array in enumerate(batch[:3]):
+        save_png(array, folder / f"good{i}.png")
+    save_png(batch[3], folder / "sub" / "nested.png")
+    Image.fromarray(batch[0]).resize((40, 30)).save(folder / "wide.jpg")
+    Image.fromarray(batch[1]).convert("L").save(folder / "gray.png")
+    Image.fromarray(batch[2]).convert("RGBA").save(folder / "rgba.png")
+    Image.fromarray(batch[0]).convert("P").save(folder / "palette.png")
+    Image.fromarray((np.arange(48 * 48).reshape(48, 48) * 20).astype(np.uint16)).save(
+        folder / "deep16.png")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG not really")
+    (folder / "truncated.png").write_bytes((folder / "good0.png").read_bytes()[:60])
+    return folder

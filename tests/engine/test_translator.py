@@ -1,0 +1,82 @@
+"""The Translator: backends agree, exemplar caching is exact, masks are honoured, errors clear."""
+import pytest
+import torch
+
+from lomit_fast.engine.translator import Translator
+from lomit_fast.ops import BackendError
+
+
+def inputs(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def eager(checkpoint):
+    return Translator.from_checkpoint(checkpoint, backend="eager")
+
+
+def test_exemplar_cache_is_exact(eager):
+    # The same arithmetic; convolution kernels may round differently for other batch sizes.
+    x, exemplar = inputs(), inputs(1, seed=1)
+    plain = eager.translate(x, exemplar)
+    cached = eager.translate(x, eager.cache_exemplar(exemplar))
+    for a, b in zip(plain, cached):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    mask_ex = torch.rand(1, 1, 32, 32)
+    plain = eager.translate(x, exemplar, mask_ex=mask_ex)
+    cached = eager.translate(x, eager.cache_exemplar(exemplar, mask_ex))
+    torch.testing.assert_close(plain[0], cached[0], rtol=0, atol=1e-5)
+
+
+def test_zero_input_mask_gives_the_mask_zero_reference(eager):
+    x, gen = inputs(), eager.generator
+    zero = torch.zeros(3, 1, 8, 8)
+    out, m_in, _ = eager.translate(x, inputs(1, seed=2), mask_in=zero)
+    with torch.no_grad():
+        c = gen.content(x)
+        expected = gen.decode(c, zero, torch.zeros(3, gen.cfg.style_dim),
+                              gen.style_background(x, zero))
+    assert torch.equal(m_in, zero)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+def test_triton_backend_agrees_with_eager(checkpoint, eager):
+    try:
+        fast = Translator.from_checkpoint(checkpoint, backend="triton")
+    except BackendError as e:
+        pytest.skip(str(e))
+    x, exemplar = inputs(2), inputs(2, seed=1)
+    torch.testing.assert_close(fast.translate(x, exemplar)[0], eager.translate(x, exemplar)[0],
+                               atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_compile_backend_agrees_with_eager(checkpoint, eager):
+    compiled = Translator.from_checkpoint(checkpoint, backend="compile")
+    x, exemplar = inputs(2), inputs(2, seed=1)
+    torch.testing.assert_close(compiled.translate(x, exemplar)[0],
+                               eager.translate(x, exemplar)[0], atol=1e-4, rtol=1e-4)
+
+
+def test_bf16_stays_close_to_fp32(checkpoint, eager):
+    bf16 = Translator.from_checkpoint(checkpoint, backend="eager", precision="bf16")
+    x, exemplar = inputs(2), inputs(2, seed=1)
+    err = (bf16.translate(x, exemplar)[0] - eager.translate(x, exemplar)[0]).abs().max()
+    assert err < 0.1  # bf16 keeps ~3 significant digits through ~40 layers
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("cpp", "C\\+\\+ ops"), ("torchscript", "TorchScript"), ("aoti", "AOTInductor"),
+    ("tensorrt", "TensorRT"), ("warp", "unknown backend 'warp'"),
+])
+def test_unavailable_backends_say_why(checkpoint, backend, message):
+    with pytest.raises(BackendError, match=message):
+        Translator.from_checkpoint(checkpoint, backend=backend)
+
+
+def test_bad_precision(checkpoint):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Translator.from_checkpoint(checkpoint, precision="int8")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        Translator.from_checkpoint(checkpoint, precision="fp16")
