@@ -70,7 +70,7 @@ def translate(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise ValueError(f"{path}: no such file or folder")
     translator = Translator.from_checkpoint(args.checkpoint, args.backend, args.precision, device,
-                                            onnx_path=args.onnx)
+                                            model_file=args.model_file)
     if args.size is not None and args.size != translator.cfg.image_size:
         raise ValueError(f"--size {args.size}: this model translates at "
                          f"{translator.cfg.image_size}x{translator.cfg.image_size}")
@@ -87,6 +87,28 @@ def translate(args: argparse.Namespace) -> int:
         print_failures(report)
         print(summary(report))
     return 1 if report["failed"] else 0
+
+
+def export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.format in ("torchscript", "aoti"):
+        raise ValueError(f"--format {args.format} is not part of this version (onnx, tensorrt)")
+    if args.format == "tensorrt":
+        from .export.tensorrt import TensorRTUnavailable, build_engine, require_tensorrt
+        try:
+            require_tensorrt()
+        except TensorRTUnavailable as e:
+            raise ValueError(str(e)) from None
+        if args.onnx is None:
+            raise ValueError("--format tensorrt builds from an ONNX file: pass --onnx FILE")
+        build_engine(args.onnx, out, args.min_batch, args.opt_batch, args.max_batch)
+    else:
+        from .export.onnx import export_onnx
+        start = time.perf_counter()
+        export_onnx(load_generator(args.checkpoint), out, fp16=args.fp16)
+        print(f"exported in {time.perf_counter() - start:.1f} s")
+    print(f"wrote {out}")
+    return 0
 
 
 def train(args: argparse.Namespace) -> int:
@@ -142,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto",
                    help="auto | eager | triton | cpp | compile | onnxruntime | torchscript | "
                         "aoti | tensorrt")
-    p.add_argument("--onnx", default=None, help="ONNX file for --backend onnxruntime")
+    p.add_argument("--model-file", default=None,
+                   help="exported graph: .onnx for --backend onnxruntime, engine for tensorrt")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
     p.add_argument("--size", type=int, default=None, help="check the model's image size")
@@ -156,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=translate)
+
+    p = commands.add_parser("export", help="export the generator (ONNX, TensorRT engine)")
+    p.add_argument("--format", required=True, choices=["onnx", "tensorrt", "torchscript", "aoti"])
+    p.add_argument("--out", required=True, help="file to write (atomically)")
+    p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
+    p.add_argument("--fp16", action="store_true", help="onnx: an fp16 graph (statistics in fp32)")
+    p.add_argument("--onnx", default=None, help="tensorrt: the ONNX file to build from")
+    p.add_argument("--min-batch", type=int, default=1)
+    p.add_argument("--opt-batch", type=int, default=32)
+    p.add_argument("--max-batch", type=int, default=256)
+    p.set_defaults(run=export)
 
     p = commands.add_parser("train", help="train LOMIT from a config (resumable)")
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/synthetic_64.yaml")

@@ -48,7 +48,7 @@ class ExemplarCache:
 
 class Translator:
     def __init__(self, generator: Generator, backend: str = "auto", precision: str = "fp32",
-                 device: str | torch.device = "cpu", onnx_path: str | None = None):
+                 device: str | torch.device = "cpu", model_file: str | None = None):
         self.device = torch.device(device)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got '{precision}'")
@@ -61,19 +61,27 @@ class Translator:
         if self.device.type == "cuda":
             self.generator = self.generator.to(memory_format=torch.channels_last)
         self._compiled = None
-        self._onnx = None
+        self._runner = None  # an exported graph: onnxruntime session or TensorRT engine
         if self.backend == "compile":
-            self._compiled = torch.compile(self._forward, dynamic=False)
+            mode = "reduce-overhead" if self.device.type == "cuda" else None  # CUDA graphs
+            self._compiled = torch.compile(self._forward, dynamic=False, mode=mode)
         elif self.backend == "onnxruntime":
             from ..export.onnx import OnnxRunner
-            self._onnx = OnnxRunner(onnx_path, self.device)
+            self._runner = OnnxRunner(model_file, self.device)
+        elif self.backend == "tensorrt":
+            from ..export.tensorrt import TensorRTRunner
+            if model_file is None or not Path(model_file).is_file():
+                raise BackendError(f"backend 'tensorrt' needs a serialized engine "
+                                   f"(lomit-fast export --format tensorrt), got {model_file}")
+            self._runner = TensorRTRunner(model_file)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, backend: str = "auto",
                         precision: str = "fp32", device: str | torch.device = "cpu",
-                        onnx_path: str | None = None) -> "Translator":
-        """A translator for the weights at `path` (default: the shipped model)."""
-        return cls(load_generator(path or SHIPPED_MODEL), backend, precision, device, onnx_path)
+                        model_file: str | None = None) -> "Translator":
+        """A translator for the weights at `path` (default: the shipped model); `model_file` is
+        the exported graph the onnxruntime (.onnx) and tensorrt (engine) backends run."""
+        return cls(load_generator(path or SHIPPED_MODEL), backend, precision, device, model_file)
 
     # --- backend choice -------------------------------------------------------------------
     def _resolve(self, backend: str) -> str:
@@ -86,13 +94,13 @@ class Translator:
                 self.device.type):
             reason = UNAVAILABLE.get(backend) or f"it does not run on {self.device.type} here"
             raise BackendError(f"backend '{backend}' is not available: {reason}")
-        if backend in ("torchscript", "aoti", "tensorrt"):
-            if backend == "tensorrt":
-                try:
-                    import tensorrt  # noqa: F401
-                except ImportError:
-                    raise BackendError(f"backend 'tensorrt' is not available: "
-                                       f"{UNAVAILABLE['tensorrt']}") from None
+        if backend == "tensorrt":
+            try:
+                import tensorrt  # noqa: F401
+            except ImportError:
+                raise BackendError(f"backend 'tensorrt' is not available: "
+                                   f"{UNAVAILABLE['tensorrt']}") from None
+        if backend in ("torchscript", "aoti"):
             raise BackendError(f"backend '{backend}' is not available: {UNAVAILABLE[backend]}")
         return backend
 
@@ -144,8 +152,8 @@ class Translator:
         x, mask_in, mask_ex = self._prepare(x), self._prepare(mask_in), self._prepare(mask_ex)
         if isinstance(exemplar, ExemplarCache):
             out = self._translate_cached(x, exemplar, mask_in)
-        elif self._onnx is not None:
-            out = self._onnx.run(x, self._prepare(exemplar), mask_in, mask_ex)
+        elif self._runner is not None:
+            out = self._runner.run(x, self._prepare(exemplar), mask_in, mask_ex)
         else:
             fn = self._compiled or self._forward
             with use_backend(self.op_backend), self._autocast():

@@ -123,6 +123,15 @@ def _reference_ops() -> Mapping[str, Callable]:
 register_backend(Backend("reference", ("cpu", "cuda", "meta"), lambda: None, _reference_ops))
 
 
+def _native_ops() -> Mapping[str, Callable]:
+    from . import native
+    return native.IMPLEMENTATIONS
+
+
+# torch's own norm kernels: what exports to ONNX as InstanceNormalization. Never chosen by auto.
+register_backend(Backend("native", ("cpu", "cuda", "meta"), lambda: None, _native_ops))
+
+
 def _triton_probe() -> str | None:
     import importlib.util
 

@@ -1,0 +1,142 @@
+"""TensorRT: a serialized engine built from the exported ONNX graph, and a runner for it.
+
+Written against TensorRT's documented Python API (10.x/11.x: explicit batch, named I/O tensors,
+strongly typed networks where precision lives in the ONNX graph). Nothing here runs without
+`import tensorrt`; the parts that need no TensorRT (profile shapes, I/O names read from the ONNX
+file) are plain functions so that they are tested everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_path
+from .onnx import INPUTS, OUTPUTS
+
+
+class TensorRTUnavailable(RuntimeError):
+    pass
+
+
+def require_tensorrt():
+    try:
+        import tensorrt
+    except ImportError:
+        raise TensorRTUnavailable(
+            "TensorRT is not installed here (import tensorrt fails; its wheels come from NVIDIA's "
+            "index). Export ONNX instead (--format onnx) and build the engine where TensorRT "
+            "is installed, e.g. trtexec --onnx=model.onnx --saveEngine=model.plan") from None
+    return tensorrt
+
+
+@dataclass(frozen=True)
+class Profile:
+    """min / opt / max shapes of every input for one optimisation profile over the batch."""
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+
+
+def io_names(onnx_path: str | Path) -> tuple[list[str], list[str], dict[str, list]]:
+    """Input names, output names and input shapes (symbolic dims as names) of an ONNX file."""
+    import onnx
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such ONNX file")
+    model = onnx.load(str(path), load_external_data=False)
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa
+    inputs = {v.name: dims(v) for v in model.graph.input}
+    return list(inputs), [v.name for v in model.graph.output], inputs
+
+
+def batch_profile(onnx_path: str | Path, min_batch: int, opt_batch: int,
+                  max_batch: int) -> Profile:
+    """An optimisation profile that lets the symbolic batch axis range over [min, max]."""
+    if not 1 <= min_batch <= opt_batch <= max_batch:
+        raise ValueError(f"batch profile needs 1 <= min <= opt <= max, got "
+                         f"{min_batch}, {opt_batch}, {max_batch}")
+    names, _, shapes = io_names(onnx_path)
+    if names != list(INPUTS):
+        raise ValueError(f"{onnx_path}: inputs {names} are not lomit_fast's {list(INPUTS)}")
+    profile = {}
+    for name, dims in shapes.items():
+        if isinstance(dims[0], int) and dims[0] > 0:
+            raise ValueError(f"{onnx_path}: input {name} has a fixed batch of {dims[0]}; "
+                             "export with a dynamic batch")
+        rest = tuple(int(d) for d in dims[1:])
+        profile[name] = ((min_batch, *rest), (opt_batch, *rest), (max_batch, *rest))
+    return Profile(profile)
+
+
+def build_engine(onnx_path: str | Path, engine_path: str | Path, min_batch: int = 1,
+                 opt_batch: int = 32, max_batch: int = 256, workspace_gib: float = 4.0,
+                 timing_cache: str | Path | None = None) -> Path:
+    """Parse the ONNX file, build a serialized engine for the batch range, write it atomically."""
+    trt = require_tensorrt()
+    profile_shapes = batch_profile(onnx_path, min_batch, opt_batch, max_batch)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    if hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):  # precision from the graph
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"{onnx_path}: TensorRT could not parse the graph: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in profile_shapes.shapes.items():
+        profile.set_shape(name, lo, opt, hi)
+    config.add_optimization_profile(profile)
+    cache = None
+    if timing_cache is not None:
+        data = Path(timing_cache).read_bytes() if Path(timing_cache).is_file() else b""
+        cache = config.create_timing_cache(data)
+        config.set_timing_cache(cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"{onnx_path}: TensorRT failed to build an engine")
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(bytes(serialized))
+    if cache is not None:
+        with atomic_path(timing_cache) as tmp:
+            tmp.write_bytes(bytes(cache.serialize()))
+    return Path(engine_path)
+
+
+class TensorRTRunner:
+    """Runs a serialized engine on CUDA torch tensors, bound by tensor name, on one stream."""
+
+    def __init__(self, engine_path: str | Path):
+        trt = require_tensorrt()
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"{engine_path}: not a TensorRT engine for this TensorRT/GPU")
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream()
+
+    def run(self, images, exemplars, mask_in=None, mask_ex=None):
+        n, s = images.shape[0], images.shape[-1] // 4
+        missing = lambda m: torch.full((n, 1, s, s), -1.0, device=images.device) if m is None \
+            else torch.nn.functional.adaptive_avg_pool2d(m.float(), (s, s)).expand(n, 1, s, s)  # noqa
+        feeds = dict(zip(INPUTS, (images, exemplars.expand(n, -1, -1, -1), missing(mask_in),
+                                  missing(mask_ex))))
+        outputs = {}
+        for name, tensor in feeds.items():
+            tensor = tensor.contiguous().cuda()
+            feeds[name] = tensor
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        for name in OUTPUTS:
+            shape = tuple(self.context.get_tensor_shape(name))
+            outputs[name] = torch.empty(shape, device="cuda", dtype=images.dtype)
+            self.context.set_tensor_address(name, outputs[name].data_ptr())
+        with torch.cuda.stream(self.stream):
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError("TensorRT execution failed")
+        self.stream.synchronize()
+        return tuple(outputs[name] for name in OUTPUTS)
