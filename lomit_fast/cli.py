@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-masks", action="store_true", help="also write both masks as PNG")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--backend", default="auto",
-                   help="auto | eager | triton | cpp | compile | onnxruntime | torchscript | "
-                        "aoti | tensorrt")
+                   help="auto | eager | native | triton | cpp | compile | onnxruntime | "
+                        "torchscript | aoti | tensorrt")
     p.add_argument("--model-file", default=None,
                    help="exported graph: .onnx for --backend onnxruntime, engine for tensorrt")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")

@@ -5,9 +5,10 @@
     cache = t.cache_exemplar(exemplar)                           # one exemplar for many inputs
     images, _, _ = t.translate(x, cache)
 
-Backends: eager (reference ops), triton (fused kernels, CUDA), compile (torch.compile), onnxruntime
-(an exported ONNX graph); cpp, torchscript, aoti and tensorrt are named so that asking for them
-gives a clear reason when they cannot run here.
+Backends: eager (reference ops), native (torch's own norm kernels), triton (fused kernels, CUDA),
+compile (torch.compile), onnxruntime (an exported ONNX graph), tensorrt (a serialized engine,
+where TensorRT is installed); cpp, torchscript and aoti are named so that asking for them gives a
+clear reason why they cannot run in this version.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..models import Generator
 from ..ops import BackendError, available_backends, use_backend
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-OP_BACKENDS = {"eager": "reference", "triton": "triton", "cpp": "cpp"}
+OP_BACKENDS = {"eager": "reference", "native": "native", "triton": "triton", "cpp": "cpp"}
 GRAPH_BACKENDS = ("compile", "onnxruntime", "torchscript", "aoti", "tensorrt")
 UNAVAILABLE = {
     "cpp": "the C++ ops (lomit::instance_norm / lomit::hain in csrc/) are not built in this version",

@@ -1,0 +1,147 @@
+"""End-to-end generator benchmark: images/s per backend and batch size, batch-1 latency.
+
+    python -m benchmarks.bench_generator [--config configs/celeba_128.yaml] [--batches 1,8,32]
+                                         [--backends eager,native,compile,onnxruntime,triton]
+Each backend translates the same random batch with one exemplar for the whole batch (cached
+where the backend supports it: eager, native, triton) and with a different exemplar per image.
+Outputs are checked against eager before anything is timed. FLOPs per image come from
+torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .png.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from lomit_fast import Generator
+from lomit_fast.config import load_config
+from lomit_fast.engine.translator import Translator
+from lomit_fast.ops import BackendError
+
+from .harness import device_name, slug, versions
+
+CACHEABLE = {"eager", "native", "triton", "cpp"}
+
+
+def flops_per_image(generator: Generator, size: int) -> float:
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        generator.translate(x, x)
+    return counter.get_total_flops()
+
+
+def timed(fn, device: str, seconds: float) -> list[float]:
+    """Wall-clock seconds of repeated calls (after warm-up), synchronising CUDA each call."""
+    for _ in range(3):
+        fn()
+    samples, deadline = [], time.perf_counter() + seconds
+    while len(samples) < 5 or (time.perf_counter() < deadline and len(samples) < 500):
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default="configs/synthetic_64.yaml")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batches", default=None, help="default: 1,8,32 on CPU, 1..256 on GPU")
+    parser.add_argument("--backends", default="eager,native,compile,onnxruntime,triton")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per case")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+    device = args.device
+    cfg = load_config(args.config).model
+    torch.manual_seed(0)
+    generator = Generator(cfg).eval()
+    size = cfg.image_size
+    batches = [int(b) for b in (args.batches or ("1,8,32" if device == "cpu" else
+                                                 "1,8,32,64,128,256")).split(",")]
+    flops = flops_per_image(generator, size)
+    print(f"{device_name(device)}: {Path(args.config).name}, {flops / 1e9:.2f} GFLOP per image")
+    out = Path(args.out) / f"generator_{Path(args.config).stem}_{slug(device_name(device))}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_file = None
+        eager = Translator(generator, "eager", args.precision, device)
+        for backend in args.backends.split(","):
+            try:
+                if backend == "onnxruntime" and onnx_file is None:
+                    from lomit_fast.export.onnx import export_onnx
+                    onnx_file = str(export_onnx(generator, Path(tmp) / "g.onnx"))
+                translator = Translator(generator, backend, args.precision, device,
+                                        model_file=onnx_file)
+            except (BackendError, ValueError, ImportError) as e:
+                print(f"skip {backend}: {e}")
+                continue
+            for batch in batches:
+                g = torch.Generator().manual_seed(batch)
+                x = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1).to(device)
+                exemplars = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1).to(device)
+                expected = eager.translate(x, exemplars[:1])[0]
+                got = translator.translate(x, exemplars[:1])[0]
+                err = (got - expected).abs().max().item()
+                if err > (1e-3 if args.precision == "fp32" else 0.1):
+                    raise AssertionError(f"{backend} batch {batch}: error {err:.3g} vs eager")
+                cases = {"per_image_exemplars": lambda: translator.translate(x, exemplars)}
+                if backend in CACHEABLE:
+                    cache = translator.cache_exemplar(exemplars[:1])
+                    cases["one_exemplar_cached"] = lambda: translator.translate(x, cache)
+                else:
+                    cases["one_exemplar"] = lambda: translator.translate(x, exemplars[:1])
+                for mode, fn in cases.items():
+                    samples = timed(fn, device, args.seconds)
+                    p50 = statistics.median(samples)
+                    p99 = sorted(samples)[min(len(samples) - 1, int(0.99 * len(samples)))]
+                    row = {"device": device_name(device), "torch": versions()[0],
+                           "config": Path(args.config).stem, "backend": backend,
+                           "precision": args.precision, "mode": mode, "batch": batch,
+                           "images_per_s": round(batch / p50, 2),
+                           "latency_p50_ms": round(p50 * 1e3, 3),
+                           "latency_p99_ms": round(p99 * 1e3, 3),
+                           "gflop_per_image": round(flops / 1e9, 3),
+                           "achieved_tflops": round(flops * batch / p50 / 1e12, 4)}
+                    rows.append(row)
+                    print(f"{backend:12s} {mode:20s} batch {batch:4d}: {row['images_per_s']:10.1f} "
+                          f"img/s  p50 {row['latency_p50_ms']:9.2f} ms  p99 "
+                          f"{row['latency_p99_ms']:9.2f} ms", flush=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key in dict.fromkeys((r["backend"], r["mode"]) for r in rows):
+        sel = [r for r in rows if (r["backend"], r["mode"]) == key]
+        ax.plot([r["batch"] for r in sel], [r["images_per_s"] for r in sel], marker="o",
+                label=f"{key[0]} ({key[1].replace('_', ' ')})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images / s")
+    ax.set_title(f"{rows[0]['config']} generator on {rows[0]['device']}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
