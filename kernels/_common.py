@@ -123,6 +123,36 @@ def row_mean(total, HW):
 
 
 @triton.jit
+def plane_statistics(x_ptr, mean_ptr, rstd_ptr, n, cols, C, HW, stride_n, stride_c, stride_hw,
+                     eps, BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
+                     SINGLE_PASS: tl.constexpr):
+    """Mean and 1 / sqrt(var + eps) of the planes of sample n, channels `cols`; stores both to
+    (N, C) buffers for the backward. Returns (mean, rstd, x): x is the loaded fp32 tile when the
+    plane fits in one (SINGLE_PASS), so the caller does not read it again; else unused zeros."""
+    if SINGLE_PASS:
+        offs, bounds, _ = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, 0, BLOCK_HW)
+        x = tl.load(x_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
+        mean, m2 = chunk_moments(x, bounds, HW)
+    else:
+        x = tl.zeros([BLOCK_C, BLOCK_HW], tl.float32)
+        mean = tl.zeros([BLOCK_C], tl.float32)
+        m2 = tl.zeros([BLOCK_C], tl.float32)
+        count = tl.zeros([BLOCK_C], tl.float32)
+        for start in range(0, HW, BLOCK_HW):
+            offs, bounds, _ = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, start,
+                                           BLOCK_HW)
+            chunk = tl.load(x_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
+            valid = tl.zeros([BLOCK_C], tl.float32) + tl.minimum(HW - start, BLOCK_HW)
+            mean_b, m2_b = chunk_moments(chunk, bounds, valid)
+            mean, m2, count = merge_moments(mean, m2, count, mean_b, m2_b, valid)
+    rstd = inverse_std(m2, HW, eps)
+    cmask = cols < C
+    tl.store(mean_ptr + n * C + cols, mean, mask=cmask)
+    tl.store(rstd_ptr + n * C + cols, rstd, mask=cmask)
+    return mean, rstd, x
+
+
+@triton.jit
 def activate(z, slope, ACTIVATION: tl.constexpr):
     if ACTIVATION == 1:
         z = tl.maximum(z, 0.0)

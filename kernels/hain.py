@@ -12,8 +12,8 @@ import triton
 import triton.language as tl
 from torch.library import wrap_triton
 
-from ._common import (choose_tiling, chunk_moments, inverse_std, is_channels_last, like,
-                      merge_moments, plane_strides, program_channels, row_mean, tile_offsets)
+from ._common import (choose_tiling, is_channels_last, like, plane_statistics, plane_strides,
+                      program_channels, row_mean, tile_offsets)
 
 
 @triton.jit
@@ -51,28 +51,12 @@ def _forward_kernel(
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, SINGLE_PASS: tl.constexpr,
 ):
     n, cols = program_channels(tl.program_id(0), C, BLOCK_C)
-    if SINGLE_PASS:
-        offs, bounds, hw = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, 0, BLOCK_HW)
-        x = tl.load(c_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
-        mean, m2 = chunk_moments(x, bounds, HW)
-    else:
-        mean = tl.zeros([BLOCK_C], tl.float32)
-        m2 = tl.zeros([BLOCK_C], tl.float32)
-        count = tl.zeros([BLOCK_C], tl.float32)
-        for start in range(0, HW, BLOCK_HW):
-            offs, bounds, hw = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, start,
-                                            BLOCK_HW)
-            chunk = tl.load(c_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
-            valid = tl.zeros([BLOCK_C], tl.float32) + tl.minimum(HW - start, BLOCK_HW)
-            mean_b, m2_b = chunk_moments(chunk, bounds, valid)
-            mean, m2, count = merge_moments(mean, m2, count, mean_b, m2_b, valid)
-    rstd = inverse_std(m2, HW, eps)
-    cmask = cols < C
-    tl.store(mean_ptr + n * C + cols, mean, mask=cmask)
-    tl.store(rstd_ptr + n * C + cols, rstd, mask=cmask)
+    mean, rstd, x = plane_statistics(c_ptr, mean_ptr, rstd_ptr, n, cols, C, HW, stride_n,
+                                     stride_c, stride_hw, eps, BLOCK_C, BLOCK_HW, SINGLE_PASS)
     mu_f, sigma_f, mu_b, sigma_b = _load_styles(mu_f_ptr, sigma_f_ptr, mu_b_ptr, sigma_b_ptr,
                                                 n, cols, C)
     if SINGLE_PASS:
+        offs, bounds, hw = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, 0, BLOCK_HW)
         out = _blend(x, mask_ptr, n, hw, HW, mean, rstd, mu_f, sigma_f, mu_b, sigma_b)
         tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=bounds)
     else:

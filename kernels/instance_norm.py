@@ -12,8 +12,8 @@ import triton.language as tl
 from torch.library import wrap_triton
 
 from ._common import (ACTIVATION_CODES, activate, activation_grad, choose_tiling,
-                      chunk_moments, inverse_std, is_channels_last, like, merge_moments,
-                      plane_strides, program_channels, row_mean, tile_offsets)
+                      is_channels_last, like, plane_statistics, plane_strides, program_channels,
+                      row_mean, tile_offsets)
 
 
 @triton.jit
@@ -34,25 +34,9 @@ def _forward_kernel(
     SINGLE_PASS: tl.constexpr,      # the whole plane fits in one tile
 ):
     n, cols = program_channels(tl.program_id(0), C, BLOCK_C)
-    if SINGLE_PASS:
-        offs, bounds, _ = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, 0, BLOCK_HW)
-        x = tl.load(x_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
-        mean, m2 = chunk_moments(x, bounds, HW)
-    else:
-        mean = tl.zeros([BLOCK_C], tl.float32)
-        m2 = tl.zeros([BLOCK_C], tl.float32)
-        count = tl.zeros([BLOCK_C], tl.float32)
-        for start in range(0, HW, BLOCK_HW):
-            offs, bounds, _ = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, start,
-                                           BLOCK_HW)
-            chunk = tl.load(x_ptr + offs, mask=bounds, other=0.0).to(tl.float32)
-            valid = tl.zeros([BLOCK_C], tl.float32) + tl.minimum(HW - start, BLOCK_HW)
-            mean_b, m2_b = chunk_moments(chunk, bounds, valid)
-            mean, m2, count = merge_moments(mean, m2, count, mean_b, m2_b, valid)
-    rstd = inverse_std(m2, HW, eps)
+    mean, rstd, x = plane_statistics(x_ptr, mean_ptr, rstd_ptr, n, cols, C, HW, stride_n,
+                                     stride_c, stride_hw, eps, BLOCK_C, BLOCK_HW, SINGLE_PASS)
     cmask = cols < C
-    tl.store(mean_ptr + n * C + cols, mean, mask=cmask)
-    tl.store(rstd_ptr + n * C + cols, rstd, mask=cmask)
     # y = act((x - mean) * scale + shift), scale = rstd * weight. Centering first keeps constant
     # planes exact (folding the mean into the shift loses digits when rstd is large).
     scale = rstd
@@ -62,6 +46,7 @@ def _forward_kernel(
     if HAS_BIAS:
         shift = tl.load(bias_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
     if SINGLE_PASS:
+        offs, bounds, _ = tile_offsets(n, cols, C, HW, stride_n, stride_c, stride_hw, 0, BLOCK_HW)
         y = activate((x - mean[:, None]) * scale[:, None] + shift[:, None], slope, ACTIVATION)
         tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=bounds)
     else:

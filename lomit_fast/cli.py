@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import SHIPPED_MODEL, CheckpointError, load_generator
+from .checkpoint import CheckpointError, load_generator
 from .config import ConfigError
 from .io import atomic_path, image_grid, save_png
 from .models.generator import upsample_mask
@@ -21,16 +21,11 @@ DEMO_SEED = 90210  # a synthetic seed never used for training
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Translate a batch of freshly generated synthetic images and write a PNG grid."""
+    """Translate freshly generated synthetic images with the shipped model: a PNG grid and the
+    locality metrics on held-out images."""
+    from .eval.metrics import evaluate_synthetic
     torch.manual_seed(args.seed)
-    if args.checkpoint is None and not SHIPPED_MODEL.is_file():
-        from .config import load_config
-        from .models import Generator
-        print("no trained model shipped yet: using a randomly initialised synthetic_64 model")
-        cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "synthetic_64.yaml")
-        generator = Generator(cfg.model).eval()
-    else:
-        generator = load_generator(args.checkpoint)
+    generator = load_generator(args.checkpoint)
     size = generator.cfg.image_size
     inputs = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=0)
     exemplars = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=1)
@@ -41,11 +36,19 @@ def demo(args: argparse.Namespace) -> int:
     full = (size, size)
     grid = image_grid([inputs.images, exemplars.images, upsample_mask(mask_in, full) * 2 - 1,
                        upsample_mask(mask_ex, full) * 2 - 1, output])
-    out = Path(args.out) / "demo_grid.png"
-    save_png(grid, out)
+    out = Path(args.out)
+    save_png(grid, out / "demo_grid.png")
     print(f"translated {args.batch_size} images in {seconds:.2f} s "
           f"({args.batch_size / seconds:.1f} images/s)")
-    print(f"wrote {out} (rows: input, exemplar, input mask, exemplar mask, output)")
+    print(f"wrote {out / 'demo_grid.png'} (rows: input, exemplar, input mask, exemplar mask, "
+          "output)")
+    if args.metrics_images:
+        with use_backend(args.backend):
+            metrics = evaluate_synthetic(generator, args.metrics_images)
+        with atomic_path(out / "metrics.json") as tmp:
+            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        print("held-out metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        print(f"wrote {out / 'metrics.json'}")
     return 0
 
 
@@ -148,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="images to translate (default: 8)")
     p.add_argument("--backend", default="auto", help="op backend: auto | reference | triton | cpp")
     p.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
+    p.add_argument("--metrics-images", type=int, default=128,
+                   help="held-out images for the locality metrics (0: none; default 128)")
     p.set_defaults(run=demo)
 
     p = commands.add_parser("translate", help="translate image files with an exemplar")

@@ -1,14 +1,19 @@
 """The main job end to end."""
+import json
+
 import numpy as np
 from PIL import Image
 
 from lomit_fast.cli import main
 
 
-def test_demo_writes_a_grid(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--batch-size", "3"]) == 0
+def test_demo_writes_a_grid_and_metrics(tmp_path, capsys):
+    """The main job with the shipped model."""
+    assert main(["demo", "--out", str(tmp_path), "--batch-size", "3", "--metrics-images", "8"]) == 0
     grid = np.asarray(Image.open(tmp_path / "demo_grid.png"))
     assert grid.shape[0] > 5 * 64 and grid.shape[1] > 3 * 64 and grid.std() > 10
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"mask_iou", "background_psnr", "transfer_accuracy", "leakage_psnr"} <= set(metrics)
     assert "images/s" in capsys.readouterr().out
 
 
