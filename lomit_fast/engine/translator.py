@@ -155,11 +155,28 @@ class Translator:
             out = self._translate_cached(x, exemplar, mask_in)
         elif self._runner is not None:
             out = self._runner.run(x, self._prepare(exemplar), mask_in, mask_ex)
+        elif self._compiled is not None:
+            out = self._run_bucketed(x, self._prepare(exemplar), mask_in, mask_ex)
         else:
-            fn = self._compiled or self._forward
             with use_backend(self.op_backend), self._autocast():
-                out = fn(x, self._prepare(exemplar), mask_in, mask_ex)
+                out = self._forward(x, self._prepare(exemplar), mask_in, mask_ex)
         return tuple(t.float() for t in out)
+
+    def _run_bucketed(self, x: Tensor, exemplar: Tensor, mask_in: Optional[Tensor],
+                      mask_ex: Optional[Tensor]):
+        """Compiled graphs (CUDA graphs on GPU) for fixed batch buckets, powers of two: a batch
+        is padded up to its bucket by repeating its last row, and the padding cut off after."""
+        n = x.shape[0]
+        bucket = 1 << (n - 1).bit_length()
+
+        def pad(t: Optional[Tensor]) -> Optional[Tensor]:
+            if t is None or t.shape[0] != n or bucket == n:
+                return t
+            return torch.cat([t, t[-1:].expand(bucket - n, *t.shape[1:])])
+
+        with use_backend(self.op_backend), self._autocast():
+            out = self._compiled(pad(x), pad(exemplar), pad(mask_in), pad(mask_ex))
+        return tuple(t[:n] for t in out)
 
     def _translate_cached(self, x: Tensor, cache: ExemplarCache, mask_in: Optional[Tensor]):
         gen = self.generator
