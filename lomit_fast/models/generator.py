@@ -16,6 +16,8 @@ from .. import ops
 from ..config import ModelConfig
 from .layers import MLP, ConvNormAct, ResBlock, init_generator_
 
+MASK_PRIOR_LOGIT = -2.0
+
 
 class ContentEncoder(nn.Module):
     """conv7x7 (IN, ReLU), n x conv4x4/2 (IN, ReLU), residual blocks with IN. Signed output."""
@@ -128,6 +130,10 @@ class Generator(nn.Module):
         self.mlp_background = MLP(cfg.style_dim, cfg.mlp_width, 2 * channels, cfg.mlp_layers)
         self.decoder = Decoder(cfg)
         init_generator_(self)
+        # Masks start small (sigmoid(-2) = 0.12): nothing in HAIN says which side of the mask
+        # is the object, and from 0.5 the masks settled on the background in our runs; from a
+        # small prior they grow where the exemplar's style is wanted, the object.
+        nn.init.constant_(self.mask_net.head.bias, MASK_PRIOR_LOGIT)
 
     # --- pieces ---------------------------------------------------------------------------
     def content(self, x: Tensor) -> Tensor:
