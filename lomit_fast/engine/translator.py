@@ -97,7 +97,7 @@ class Translator:
             raise BackendError(f"backend '{backend}' is not available: {reason}")
         if backend == "tensorrt":
             try:
-                import tensorrt  # noqa: F401
+                import tensorrt  # noqa: F401  (only asks whether it imports)
             except ImportError:
                 raise BackendError(f"backend 'tensorrt' is not available: "
                                    f"{UNAVAILABLE['tensorrt']}") from None

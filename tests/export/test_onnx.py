@@ -9,14 +9,6 @@ from lomit_fast.engine.translator import Translator
 from lomit_fast.export.onnx import OnnxRunner, export_onnx
 
 
-@pytest.fixture(scope="module")
-def exported(checkpoint, tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "g.onnx"
-    assert main(["export", "--format", "onnx", "--out", str(path),
-                 "--checkpoint", str(checkpoint)]) == 0
-    return path
-
-
 def inputs(n, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1

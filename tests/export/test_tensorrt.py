@@ -6,12 +6,10 @@ import pytest
 from lomit_fast.cli import main
 from lomit_fast.export.tensorrt import TensorRTUnavailable, batch_profile, io_names, require_tensorrt
 
-from .test_onnx import exported  # noqa: F401  (module fixture: one export)
-
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
 
-def test_io_names_and_profile(exported):  # noqa: F811
+def test_io_names_and_profile(exported):
     inputs, outputs, shapes = io_names(exported)
     assert inputs == ["images", "exemplars", "mask_in", "mask_ex"]
     assert outputs == ["output", "masks_in", "masks_ex"]
@@ -28,7 +26,7 @@ def test_missing_onnx_file(tmp_path):
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the unavailable path cannot occur")
-def test_clear_message_without_tensorrt(exported, tmp_path, capsys):  # noqa: F811
+def test_clear_message_without_tensorrt(exported, tmp_path, capsys):
     with pytest.raises(TensorRTUnavailable, match="TensorRT is not installed"):
         require_tensorrt()
     assert main(["export", "--format", "tensorrt", "--onnx", str(exported),
@@ -38,7 +36,7 @@ def test_clear_message_without_tensorrt(exported, tmp_path, capsys):  # noqa: F8
 
 @pytest.mark.skipif(not HAVE_TRT, reason="TensorRT is not installed (import tensorrt fails)")
 @pytest.mark.gpu
-def test_build_and_run_engine(exported, checkpoint, tmp_path):  # noqa: F811
+def test_build_and_run_engine(exported, checkpoint, tmp_path):
     import torch
 
     from lomit_fast.engine.translator import Translator
