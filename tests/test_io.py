@@ -52,6 +52,12 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
+def test_atomic_writes_are_readable_by_others(tmp_path):
+    with io.atomic_path(tmp_path / "new.txt") as tmp:
+        tmp.write_text("x")
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+
+
 def test_uint8_round_trip_and_grid():
     a = np.random.default_rng(1).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
     assert (io.to_uint8(io.from_uint8(a)) == a).all()
