@@ -11,7 +11,8 @@ class Block:
 sys.meta_path.insert(0, Block())
 import torch, lomit_fast
 from lomit_fast import ops
-assert ops.available_backends("cpu") == ["reference"], ops.available_backends("cpu")
+assert "triton" not in ops.available_backends("cpu"), ops.available_backends("cpu")
+assert "reference" in ops.available_backends("cpu")
 g = lomit_fast.Generator(lomit_fast.load_config("configs/synthetic_64.yaml").model).eval()
 with torch.no_grad():
     out, _, _ = g.translate(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))

@@ -90,7 +90,7 @@ class Translator:
         if backend not in known:
             raise BackendError(f"unknown backend '{backend}' (known: {', '.join(known)})")
         if backend == "auto":
-            return "triton" if "triton" in available_backends(self.device.type) else "eager"
+            return "triton" if self._triton_on_gpu() else "eager"
         if backend in OP_BACKENDS and OP_BACKENDS[backend] not in available_backends(
                 self.device.type):
             reason = UNAVAILABLE.get(backend) or f"it does not run on {self.device.type} here"
@@ -105,11 +105,17 @@ class Translator:
             raise BackendError(f"backend '{backend}' is not available: {UNAVAILABLE[backend]}")
         return backend
 
+    def _triton_on_gpu(self) -> bool:
+        # Not on the CPU: there Triton runs only through its (slow) interpreter.
+        return self.device.type == "cuda" and "triton" in available_backends("cuda")
+
     @property
     def op_backend(self) -> str:
-        """The op backend the generator's layers run on (compile traces the reference)."""
-        return OP_BACKENDS.get(self.backend, "triton" if self.backend == "compile" and
-                               "triton" in available_backends(self.device.type) else "reference")
+        """The op backend the generator's layers run on; compile traces the Triton ops on a GPU
+        (triton_op is visible to inductor) and the reference elsewhere."""
+        if self.backend == "compile":
+            return "triton" if self._triton_on_gpu() else "reference"
+        return OP_BACKENDS.get(self.backend, "reference")
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -128,7 +134,7 @@ class Translator:
         return t.contiguous(memory_format=torch.channels_last) if (
             self.device.type == "cuda" and t.shape[1] == 3) else t
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: torch.compile cannot trace inference tensors
     def cache_exemplar(self, exemplar: Tensor, mask_ex: Optional[Tensor] = None) -> ExemplarCache:
         """Precompute what one exemplar (1, 3, S, S) contributes to every translation."""
         gen = self.generator
@@ -145,7 +151,7 @@ class Translator:
                 style = gen.style_foreground(exemplar, mask)
         return ExemplarCache(exemplar, content, attention, mask, style)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: torch.compile cannot trace inference tensors
     def translate(self, x: Tensor, exemplar: Tensor | ExemplarCache,
                   mask_in: Optional[Tensor] = None, mask_ex: Optional[Tensor] = None):
         """(images, input masks, exemplar masks) for inputs x (N, 3, S, S) in [-1, 1]. The
