@@ -195,10 +195,8 @@ class Translator:
             c_in = gen.content(x)
             if mask_in is not None:
                 m_in = gen.prepare_mask("mask_in", mask_in, x, c_in)
-            elif gen.cfg.global_adain:
-                m_in = torch.ones_like(c_in[:, :1])
             else:
-                m_in = gen.mask_net(c_in, cache.attention.expand(n, -1))
+                m_in = gen.mask_from_attention(c_in, cache.attention.expand(n, -1))
             c_ex = cache.content.expand(n, *cache.content.shape[1:])
             if cache.mask is not None:
                 m_ex, style_f = cache.mask.expand(n, -1, -1, -1), cache.style.expand(n, -1)

@@ -142,9 +142,13 @@ class Generator(nn.Module):
 
     def mask(self, c: Tensor, c_partner: Tensor) -> Tensor:
         """M(c, c_partner): (N, 1, H/4, W/4) in [0, 1]; all ones for the global-AdaIN ablation."""
+        return self.mask_from_attention(c, self.mask_net.attention(c_partner))
+
+    def mask_from_attention(self, c: Tensor, attention: Tensor) -> Tensor:
+        """M(c, .) given the partner's attention (N, C) already computed (exemplar caching)."""
         if self.cfg.global_adain:
             return torch.ones_like(c[:, :1])
-        return self.mask_net(c, self.mask_net.attention(c_partner))
+        return self.mask_net(c, attention)
 
     def masks(self, c_in: Tensor, c_ex: Tensor) -> Tuple[Tensor, Tensor]:
         """(m_in, m_ex): M(c_in, c_ex) and M(c_ex, c_in), each (N, 1, H/4, W/4) in [0, 1]."""

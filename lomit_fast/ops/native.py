@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .reference import activate_ref
+from .reference import activate_ref, affine_activate_ref
 
 
 def _compute(x: Tensor) -> Tensor:
@@ -41,11 +41,7 @@ def instance_norm_native(x: Tensor, weight: Optional[Tensor] = None, bias: Optio
                          eps: float = 1e-5, activation: str = "none",
                          negative_slope: float = 0.01) -> Tensor:
     y = _normalize(x, eps)
-    if weight is not None:
-        y = y * weight.to(y.dtype).view(1, -1, 1, 1)
-    if bias is not None:
-        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return _like_input(activate_ref(y, activation, negative_slope), x)
+    return _like_input(affine_activate_ref(y, weight, bias, activation, negative_slope), x)
 
 
 def hain_native(c: Tensor, mask: Tensor, mu_f: Tensor, sigma_f: Tensor, mu_b: Tensor,

@@ -46,6 +46,16 @@ def activate_ref(y: Tensor, activation: str = "none", negative_slope: float = 0.
     return y
 
 
+def affine_activate_ref(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
+                        activation: str = "none", negative_slope: float = 0.01) -> Tensor:
+    """act(y * weight[c] + bias[c]) for normalised y (N, C, H, W); weight/bias None mean 1/0."""
+    if weight is not None:
+        y = y * weight.to(y.dtype).view(1, -1, 1, 1)
+    if bias is not None:
+        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
+    return activate_ref(y, activation, negative_slope)
+
+
 def instance_norm_ref(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                       eps: float = 1e-5, activation: str = "none",
                       negative_slope: float = 0.01) -> Tensor:
@@ -56,11 +66,7 @@ def instance_norm_ref(x: Tensor, weight: Optional[Tensor] = None, bias: Optional
     x: (N, C, H, W); weight, bias: (C,) or None (None means 1 and 0). Returns x's dtype.
     """
     y, _, _ = normalize_ref(x, eps)
-    if weight is not None:
-        y = y * weight.to(y.dtype).view(1, -1, 1, 1)
-    if bias is not None:
-        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return activate_ref(y, activation, negative_slope).to(x.dtype)
+    return affine_activate_ref(y, weight, bias, activation, negative_slope).to(x.dtype)
 
 
 def hain_ref(c: Tensor, mask: Tensor, mu_f: Tensor, sigma_f: Tensor, mu_b: Tensor,
@@ -94,8 +100,4 @@ def layer_norm2d_ref(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[
     n = x.shape[0]
     y, _, _ = normalize_ref(x.reshape(n, 1, -1, 1), eps)
     y = y.reshape(x.shape)
-    if weight is not None:
-        y = y * weight.to(y.dtype).view(1, -1, 1, 1)
-    if bias is not None:
-        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return activate_ref(y, activation, negative_slope).to(x.dtype)
+    return affine_activate_ref(y, weight, bias, activation, negative_slope).to(x.dtype)

@@ -11,6 +11,7 @@ Multi-GPU: launched with torchrun, each rank trains on its own data and gradient
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -64,7 +65,7 @@ class Trainer:
                              "or choose another --run-dir")
         data_cfg = cfg.data
         if self.world > 1:  # each rank its own stream of batches
-            data_cfg = type(cfg.data)(**{**cfg.data.__dict__, "seed": cfg.data.seed + 7919 * self.rank})
+            data_cfg = dataclasses.replace(cfg.data, seed=cfg.data.seed + 7919 * self.rank)
         self.source = build_source(data_cfg, cfg.model.image_size, cfg.train.batch_size, self.device)
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
