@@ -22,17 +22,21 @@ def extension_modules():
               file=sys.stderr)
         return [], {}
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/ops/*.cpp")
-                     + glob.glob("csrc/ops/cpu/*.cpp"))
+                     + glob.glob("csrc/ops/cpu/*.cpp") + glob.glob("csrc/engine/*.cpp"))
     cuda_sources = sorted(glob.glob("csrc/ops/cuda/*.cu"))
     use_cuda = (bool(cuda_sources) and torch.version.cuda is not None
                 and cpp_extension.CUDA_HOME is not None and os.environ.get("LOMIT_NO_CUDA") != "1")
-    args = {"cxx": ["-O3", "-std=c++17"]}
+    # The extension is built where it runs (pip install -e . in the README commands), so the
+    # CPU kernels may use that CPU's vector units; LOMIT_PORTABLE=1 builds for any x86-64.
+    native = [] if os.environ.get("LOMIT_PORTABLE") == "1" else ["-march=native"]
+    args = {"cxx": ["-O3", *native]}
+    common = dict(extra_compile_args=args, include_dirs=[os.path.abspath("csrc")])
     if use_cuda:
         args["nvcc"] = ["-O3", "--use_fast_math"]
         ext = cpp_extension.CUDAExtension("lomit_fast._C", sources + cuda_sources,
-                                          extra_compile_args=args, define_macros=[("WITH_CUDA", None)])
+                                          define_macros=[("WITH_CUDA", None)], **common)
     else:
-        ext = cpp_extension.CppExtension("lomit_fast._C", sources, extra_compile_args=args)
+        ext = cpp_extension.CppExtension("lomit_fast._C", sources, **common)
     return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
 
 

@@ -13,6 +13,8 @@ import torch, lomit_fast
 from lomit_fast import ops
 assert "triton" not in ops.available_backends("cpu"), ops.available_backends("cpu")
 assert "reference" in ops.available_backends("cpu")
+assert "cpp" not in ops.available_backends("cpu") and "not built" in ops.unavailable_reason("cpp")
+assert ops.resolve("auto", "cpu") == "reference"
 g = lomit_fast.Generator(lomit_fast.load_config("configs/synthetic_64.yaml").model).eval()
 with torch.no_grad():
     out, _, _ = g.translate(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))

@@ -10,7 +10,6 @@ affines explicit Mul/Add. Metadata: image_size, content_size, value_range, lomit
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -18,42 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import __version__
 from ..io import atomic_path
 from ..models import Generator
 from ..ops import use_backend
+from .inference import INPUTS, OUTPUTS, InferenceModule, example_inputs, metadata
 
 OPSET = 18
-INPUTS = ("images", "exemplars", "mask_in", "mask_ex")
-OUTPUTS = ("output", "masks_in", "masks_ex")
-
-
-class InferenceModule(nn.Module):
-    """(images, exemplars, mask_in, mask_ex) -> (images, input masks, exemplar masks); mask
-    entries < 0 are replaced by the predicted mask (user intervention where they are >= 0)."""
-
-    def __init__(self, generator: Generator):
-        super().__init__()
-        self.generator = generator.eval()
-
-    def forward(self, images: Tensor, exemplars: Tensor, mask_in: Tensor, mask_ex: Tensor):
-        gen = self.generator
-        c_in, c_ex = gen.content(images), gen.content(exemplars)
-        predicted_in, predicted_ex = gen.masks(c_in, c_ex)
-        m_in = torch.where(mask_in < 0, predicted_in, mask_in)
-        m_ex = torch.where(mask_ex < 0, predicted_ex, mask_ex)
-        out = gen.decode(c_in, m_in, gen.style_foreground(exemplars, m_ex),
-                         gen.style_background(images, m_in))
-        return out, m_in, m_ex
-
-
-def example_inputs(generator: Generator, batch: int = 2, dtype=torch.float32) -> tuple:
-    cfg = generator.cfg
-    s, c = cfg.image_size, cfg.content_size
-    g = torch.Generator().manual_seed(0)
-    image = lambda: (torch.rand(batch, 3, s, s, generator=g) * 2 - 1).to(dtype)  # noqa: E731
-    return image(), image(), torch.full((batch, 1, c, c), -1.0, dtype=dtype), \
-        torch.full((batch, 1, c, c), -1.0, dtype=dtype)
 
 
 def export_onnx(generator: Generator, path: str | Path, fp16: bool = False) -> Path:
@@ -74,13 +43,7 @@ def export_onnx(generator: Generator, path: str | Path, fp16: bool = False) -> P
                                     output_names=list(OUTPUTS), dynamic_shapes=shapes,
                                     verbose=False)
     model = program.model_proto
-    cfg = generator.cfg
-    metadata = {"image_size": str(cfg.image_size), "content_size": str(cfg.content_size),
-                "value_range": "[-1, 1]", "lomit_fast_version": __version__,
-                "precision": "fp16" if fp16 else "fp32",
-                "mask_convention": "mask inputs < 0 mean: use the predicted mask",
-                "model_config": json.dumps(cfg.__dict__)}
-    for key, value in metadata.items():
+    for key, value in metadata(generator, "fp16" if fp16 else "fp32").items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp:

@@ -1,0 +1,141 @@
+// The C++ engine (translator.h): TorchScript via torch::jit::load, AOTInductor packages via
+// AOTIModelPackageLoader; both read the metadata the exporters write (image_size, content_size).
+#include "engine/translator.h"
+
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/script.h>
+
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+namespace lomit::engine {
+namespace {
+
+const char* kMetadataKeys[] = {"image_size", "content_size", "value_range", "lomit_fast_version",
+                               "precision", "mask_convention", "model_config"};
+
+std::string shape_of(const at::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+int64_t metadata_int(const std::map<std::string, std::string>& meta, const std::string& key,
+                     const std::string& path) {
+  auto it = meta.find(key);
+  if (it == meta.end() || it->second.empty())
+    throw std::runtime_error(path + " has no '" + key + "' in its metadata: export it with "
+                             "`lomit-fast export --format torchscript|aoti`");
+  return std::stoll(it->second);
+}
+
+}  // namespace
+
+struct Translator::Model {
+  std::optional<torch::jit::Module> script;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
+};
+
+Translator::Translator(const std::string& path, const std::string& device)
+    : model_(std::make_unique<Model>()), path_(path), device_(at::kCPU) {
+  try {
+    device_ = at::Device(device);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("device must be 'cpu' or 'cuda[:index]', got '" + device + "'");
+  }
+  if (!std::filesystem::is_regular_file(path))
+    throw std::runtime_error("model file not found: " + path);
+  const bool aoti = std::filesystem::path(path).extension() == ".pt2";
+  format_ = aoti ? "aoti" : "torchscript";
+  try {
+    if (aoti) {
+      const auto index = device_.has_index() ? device_.index() : c10::DeviceIndex(-1);
+      model_->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path, "model", false, 1, index);
+      for (const auto& [key, value] : model_->package->get_metadata()) metadata_[key] = value;
+      const std::string compiled_for = metadata_["AOTI_DEVICE_KEY"];
+      if (!compiled_for.empty() && compiled_for != c10::DeviceTypeName(device_.type(), true))
+        throw std::invalid_argument(path + " was compiled for " + compiled_for + ", not for " +
+                                    device + ": export it again with --device " + device);
+    } else {
+      torch::jit::ExtraFilesMap extra;
+      for (const char* key : kMetadataKeys) extra[key] = "";
+      model_->script = torch::jit::load(path, device_, extra);
+      model_->script->eval();
+      for (const auto& [key, value] : extra) metadata_[key] = value;
+    }
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));  // the first line; the rest is a C++ backtrace
+    throw std::runtime_error(path + " is not a loadable " +
+                             (aoti ? "AOTInductor package" : "TorchScript file") + ": " + what);
+  }
+  image_size_ = metadata_int(metadata_, "image_size", path);
+  content_size_ = metadata_int(metadata_, "content_size", path);
+}
+
+Translator::~Translator() = default;
+Translator::Translator(Translator&&) noexcept = default;
+Translator& Translator::operator=(Translator&&) noexcept = default;
+
+at::Tensor Translator::check_images(const char* name, const at::Tensor& t, int64_t batch) const {
+  const int64_t s = image_size_;
+  if (t.dim() != 4 || t.size(1) != 3 || t.size(2) != s || t.size(3) != s)
+    throw std::invalid_argument(std::string(name) + " must have shape (N, 3, " +
+                                std::to_string(s) + ", " + std::to_string(s) + "), got " +
+                                shape_of(t));
+  if (!at::isFloatingType(t.scalar_type()))
+    throw std::invalid_argument(std::string(name) + " must be a floating tensor in [-1, 1]");
+  if (batch > 0 && t.size(0) != batch && t.size(0) != 1)
+    throw std::invalid_argument(std::string(name) + " must hold 1 or " + std::to_string(batch) +
+                                " images, got " + std::to_string(t.size(0)));
+  auto out = t.to(device_, at::kFloat);
+  return batch > 0 ? out.expand({batch, 3, s, s}).contiguous() : out.contiguous();
+}
+
+at::Tensor Translator::check_mask(const char* name, const std::optional<at::Tensor>& mask,
+                                  int64_t batch) const {
+  const int64_t s = content_size_;
+  if (!mask.has_value() || !mask->defined())  // -1: the graph's "use the predicted mask"
+    return at::full({batch, 1, s, s}, -1.0, at::TensorOptions().device(device_));
+  const at::Tensor& m = *mask;
+  const bool content_res = m.dim() == 4 && m.size(2) == s && m.size(3) == s;
+  const bool image_res = m.dim() == 4 && m.size(2) == image_size_ && m.size(3) == image_size_;
+  if (m.dim() != 4 || m.size(1) != 1 || (m.size(0) != batch && m.size(0) != 1) ||
+      !(content_res || image_res))
+    throw std::invalid_argument(std::string(name) + " must have shape (N or 1, 1, h, w) with h = w = " +
+                                std::to_string(s) + " or " + std::to_string(image_size_) +
+                                ", got " + shape_of(m));
+  auto out = m.to(device_, at::kFloat);
+  if (image_res && !content_res) out = at::adaptive_avg_pool2d(out, {s, s});
+  if (out.min().item<float>() < 0 || out.max().item<float>() > 1)
+    throw std::invalid_argument(std::string(name) + " values must lie in [0, 1]");
+  return out.expand({batch, 1, s, s}).contiguous();
+}
+
+Translation Translator::run(const at::Tensor& images, const at::Tensor& exemplars,
+                            const std::optional<at::Tensor>& mask_in,
+                            const std::optional<at::Tensor>& mask_ex) {
+  c10::InferenceMode guard;
+  const at::Tensor x = check_images("images", images, 0);
+  const int64_t n = x.size(0);
+  std::vector<at::Tensor> inputs{x, check_images("exemplars", exemplars, n),
+                                 check_mask("mask_in", mask_in, n),
+                                 check_mask("mask_ex", mask_ex, n)};
+  std::vector<at::Tensor> out;
+  if (model_->package) {
+    out = model_->package->run(inputs);
+  } else {
+    auto result = model_->script->forward({inputs[0], inputs[1], inputs[2], inputs[3]});
+    for (const auto& v : result.toTupleRef().elements()) out.push_back(v.toTensor());
+  }
+  if (out.size() != 3)
+    throw std::runtime_error(path_ + " returned " + std::to_string(out.size()) +
+                             " outputs, expected 3 (images, masks_in, masks_ex)");
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace lomit::engine

@@ -1,0 +1,209 @@
+// CPU kernels of lomit::hain (schema: ../hain.cpp). One task per plane (NCHW) or per sample
+// (NHWC). With ds = sigma_f - sigma_b and dm = mu_f - mu_b per (n, c) and m the pixel's mask:
+//
+//   forward:  out = x_hat * (sigma_b + m ds) + (mu_b + m dm)
+//   backward: g_hat = dy * (sigma_b + m ds),
+//             dc = rstd * (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)),
+//             dmask[n, p] = sum_c dy * (x_hat ds + dm),
+//             dmu_f = sum(dy m), dmu_b = sum(dy) - dmu_f,
+//             dsigma_f = sum(dy x_hat m), dsigma_b = sum(dy x_hat) - dsigma_f.
+#include "planes.h"
+
+#include <torch/library.h>
+
+namespace lomit::cpu {
+namespace {
+
+using at::Tensor;
+
+// The per-sample style affines and the mask in the compute dtype, checked against c's planes.
+struct Style {
+  Tensor mask, mu_f, sigma_f, mu_b, sigma_b;
+};
+
+Style style_args(const Planes& p, const Tensor& c, const Tensor& mask, const Tensor& mu_f,
+                 const Tensor& sigma_f, const Tensor& mu_b, const Tensor& sigma_b,
+                 at::ScalarType dtype) {
+  const std::vector<int64_t> nc{p.n, p.c};  // (an IntArrayRef of a brace list would dangle)
+  return {small_arg(mask, {p.n, 1, c.size(2), c.size(3)}, dtype, "mask"),
+          small_arg(mu_f, nc, dtype, "mu_f"), small_arg(sigma_f, nc, dtype, "sigma_f"),
+          small_arg(mu_b, nc, dtype, "mu_b"), small_arg(sigma_b, nc, dtype, "sigma_b")};
+}
+
+std::tuple<Tensor, Tensor, Tensor> hain_cpu(const Tensor& content, const Tensor& mask,
+                                            const Tensor& mu_f, const Tensor& sigma_f,
+                                            const Tensor& mu_b, const Tensor& sigma_b, double eps) {
+  const Planes p = dense_planes(content, "c");
+  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const Style s = style_args(p, content, mask, mu_f, sigma_f, mu_b, sigma_b, stats_dtype);
+  Tensor out = at::empty_like(p.x);
+  Tensor mean = at::empty({p.n, p.c}, p.x.options().dtype(stats_dtype));
+  Tensor rstd = at::empty_like(mean);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(), "lomit::hain", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const acc_t* mk = s.mask.const_data_ptr<acc_t>();
+    const acc_t *mf = s.mu_f.const_data_ptr<acc_t>(), *sf = s.sigma_f.const_data_ptr<acc_t>();
+    const acc_t *mb = s.mu_b.const_data_ptr<acc_t>(), *sb = s.sigma_b.const_data_ptr<acc_t>();
+    acc_t *mp = mean.mutable_data_ptr<acc_t>(), *rp = rstd.mutable_data_ptr<acc_t>();
+    if (!p.channels_last) {
+      at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
+        for (int64_t nc = begin; nc < end; ++nc) {
+          const scalar_t* x = xp + nc * p.hw;
+          scalar_t* o = op + nc * p.hw;
+          const acc_t* m = mk + (nc / p.c) * p.hw;
+          const auto [mu, r] = plane_moments(x, p.hw, eps);
+          mp[nc] = acc_t(mu), rp[nc] = acc_t(r);
+          const acc_t center = acc_t(mu), scale = acc_t(r);
+          const acc_t ds = sf[nc] - sb[nc], dm = mf[nc] - mb[nc], s0 = sb[nc], b0 = mb[nc];
+          for (int64_t i = 0; i < p.hw; ++i)
+            o[i] = scalar_t((acc_t(x[i]) - center) * scale * (s0 + m[i] * ds) + (b0 + m[i] * dm));
+        }
+      });
+      return;
+    }
+    at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> mu(p.c), r(p.c);
+      std::vector<acc_t> center(p.c), scale(p.c), ds(p.c), dm(p.c);
+      for (int64_t n = begin; n < end; ++n) {
+        const int64_t off = n * p.hw * p.c, nc0 = n * p.c;
+        row_moments(xp + off, p.hw, p.c, eps, mu.data(), r.data());
+        for (int64_t c = 0; c < p.c; ++c) {
+          mp[nc0 + c] = center[c] = acc_t(mu[c]), rp[nc0 + c] = scale[c] = acc_t(r[c]);
+          ds[c] = sf[nc0 + c] - sb[nc0 + c], dm[c] = mf[nc0 + c] - mb[nc0 + c];
+        }
+        const acc_t *s0 = sb + nc0, *b0 = mb + nc0, *m = mk + n * p.hw;
+        for (int64_t i = 0; i < p.hw; ++i)
+          for (int64_t c = 0; c < p.c; ++c) {
+            const int64_t k = off + i * p.c + c;
+            op[k] = scalar_t((acc_t(xp[k]) - center[c]) * scale[c] * (s0[c] + m[i] * ds[c])
+                             + (b0[c] + m[i] * dm[c]));
+          }
+      }
+    });
+  });
+  return {out, mean, rstd};
+}
+
+std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
+    const Tensor& grad, const Tensor& content, const Tensor& mask, const Tensor& mu_f,
+    const Tensor& sigma_f, const Tensor& mu_b, const Tensor& sigma_b, const Tensor& mean,
+    const Tensor& rstd) {
+  const Planes p = dense_planes(content, "c");
+  const Tensor dy = like_layout(grad, p, "dy");
+  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const Style s = style_args(p, content, mask, mu_f, sigma_f, mu_b, sigma_b, stats_dtype);
+  const Tensor mu = small_arg(mean, {p.n, p.c}, stats_dtype, "mean");
+  const Tensor rs = small_arg(rstd, {p.n, p.c}, stats_dtype, "rstd");
+  Tensor dc = at::empty_like(p.x);
+  Tensor dmask = at::zeros({p.n, 1, content.size(2), content.size(3)},
+                           p.x.options().dtype(stats_dtype));
+  Tensor dstyles = at::empty({4, p.n, p.c}, p.x.options().dtype(stats_dtype));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(),
+                                  "lomit::hain_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t *xp = p.x.const_data_ptr<scalar_t>(), *gp = dy.const_data_ptr<scalar_t>();
+    scalar_t* dcp = dc.mutable_data_ptr<scalar_t>();
+    const acc_t* mk = s.mask.const_data_ptr<acc_t>();
+    const acc_t *mf = s.mu_f.const_data_ptr<acc_t>(), *sf = s.sigma_f.const_data_ptr<acc_t>();
+    const acc_t *mb = s.mu_b.const_data_ptr<acc_t>(), *sb = s.sigma_b.const_data_ptr<acc_t>();
+    const acc_t *mup = mu.const_data_ptr<acc_t>(), *rsp = rs.const_data_ptr<acc_t>();
+    acc_t* dmp = dmask.mutable_data_ptr<acc_t>();
+    acc_t* dsp = dstyles.mutable_data_ptr<acc_t>();
+    const int64_t np = p.n * p.c;
+    // The four sums of plane (n, c) give the style gradients and the two means dc needs.
+    // g_hat is summed as dc uses it, so that g_hat - mean(g_hat) is exact where it must be 0.
+    struct Sums {
+      double dy = 0, dy_m = 0, dy_x = 0, dy_x_m = 0, g = 0, g_x = 0;
+      void add(double gi, double m, double xh, double g_hat) {
+        dy += gi, dy_m += gi * m, dy_x += gi * xh, dy_x_m += gi * xh * m;
+        g += g_hat, g_x += g_hat * xh;
+      }
+    };
+    auto finish = [&](int64_t nc, const Sums& t, acc_t& a, acc_t& b) {
+      dsp[nc] = acc_t(t.dy_m), dsp[2 * np + nc] = acc_t(t.dy - t.dy_m);
+      dsp[np + nc] = acc_t(t.dy_x_m), dsp[3 * np + nc] = acc_t(t.dy_x - t.dy_x_m);
+      a = acc_t(t.g / p.hw), b = acc_t(t.g_x / p.hw);  // mean(g_hat), mean(g_hat * x_hat)
+    };
+    if (!p.channels_last) {
+      at::parallel_for(0, np, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
+        for (int64_t nc = begin; nc < end; ++nc) {
+          const int64_t off = nc * p.hw;
+          const scalar_t *x = xp + off, *g = gp + off;
+          const acc_t* m = mk + (nc / p.c) * p.hw;
+          const acc_t center = mup[nc], scale = rsp[nc], s0 = sb[nc], ds = sf[nc] - sb[nc];
+          Sums t;
+          for (int64_t i = 0; i < p.hw; ++i) {
+            const acc_t xh = (acc_t(x[i]) - center) * scale, gi = acc_t(g[i]);
+            t.add(gi, m[i], xh, gi * (s0 + m[i] * ds));
+          }
+          acc_t a, b;
+          finish(nc, t, a, b);
+          for (int64_t i = 0; i < p.hw; ++i) {
+            const acc_t xh = (acc_t(x[i]) - center) * scale;
+            dcp[off + i] = scalar_t(scale * (acc_t(g[i]) * (s0 + m[i] * ds) - a - xh * b));
+          }
+        }
+      });
+      // dmask sums over channels: one task per (sample, block of pixels), channels inside.
+      constexpr int64_t kBlock = 256;
+      const int64_t blocks = (p.hw + kBlock - 1) / kBlock;
+      at::parallel_for(0, p.n * blocks, 1, [&](int64_t begin, int64_t end) {
+        double acc[kBlock];
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t n = task / blocks, lo = (task % blocks) * kBlock;
+          const int64_t len = std::min(kBlock, p.hw - lo);
+          std::fill(acc, acc + len, 0.0);
+          for (int64_t c = 0; c < p.c; ++c) {
+            const int64_t nc = n * p.c + c, off = nc * p.hw + lo;
+            const acc_t center = mup[nc], scale = rsp[nc];
+            const acc_t ds = sf[nc] - sb[nc], dm = mf[nc] - mb[nc];
+            for (int64_t i = 0; i < len; ++i)
+              acc[i] += acc_t(gp[off + i]) * ((acc_t(xp[off + i]) - center) * scale * ds + dm);
+          }
+          for (int64_t i = 0; i < len; ++i) dmp[n * p.hw + lo + i] = acc_t(acc[i]);
+        }
+      });
+      return;
+    }
+    at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
+      std::vector<Sums> t(p.c);
+      std::vector<acc_t> a(p.c), b(p.c), ds(p.c), dm(p.c);
+      for (int64_t n = begin; n < end; ++n) {
+        const int64_t off = n * p.hw * p.c, nc0 = n * p.c;
+        const acc_t *center = mup + nc0, *scale = rsp + nc0, *s0 = sb + nc0, *m = mk + n * p.hw;
+        std::fill(t.begin(), t.end(), Sums{});
+        for (int64_t c = 0; c < p.c; ++c)
+          ds[c] = sf[nc0 + c] - sb[nc0 + c], dm[c] = mf[nc0 + c] - mb[nc0 + c];
+        for (int64_t i = 0; i < p.hw; ++i)
+          for (int64_t c = 0; c < p.c; ++c) {
+            const int64_t k = off + i * p.c + c;
+            const acc_t xh = (acc_t(xp[k]) - center[c]) * scale[c], gi = acc_t(gp[k]);
+            t[c].add(gi, m[i], xh, gi * (s0[c] + m[i] * ds[c]));
+          }
+        for (int64_t c = 0; c < p.c; ++c) finish(nc0 + c, t[c], a[c], b[c]);
+        for (int64_t i = 0; i < p.hw; ++i) {
+          double dmask_i = 0;
+          for (int64_t c = 0; c < p.c; ++c) {
+            const int64_t k = off + i * p.c + c;
+            const acc_t xh = (acc_t(xp[k]) - center[c]) * scale[c], gi = acc_t(gp[k]);
+            dcp[k] = scalar_t(scale[c] * (gi * (s0[c] + m[i] * ds[c]) - a[c] - xh * b[c]));
+            dmask_i += double(gi) * (xh * ds[c] + dm[c]);
+          }
+          dmp[n * p.hw + i] = acc_t(dmask_i);
+        }
+      }
+    });
+  });
+  return {dc, dmask, dstyles};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lomit, CPU, m) {
+  m.impl("hain", &hain_cpu);
+  m.impl("hain_backward", &hain_backward_cpu);
+}
+
+}  // namespace lomit::cpu

@@ -1,0 +1,43 @@
+"""AOTInductor export: a .pt2 package of compiled C++ (or CUDA) code that C++ loads with
+torch::inductor::AOTIModelPackageLoader (csrc/engine/) and Python with aoti_load_package.
+
+The graph is InferenceModule (export/inference.py): four tensor inputs, masks < 0 meaning
+"predicted", and a dynamic batch; the norms stay calls of the C++ ops lomit::instance_norm /
+lomit::hain, so whoever runs the package must have the ops library loaded (Python: import
+lomit_fast.ops.cpp_ops; C++: link liblomit_ops with --no-as-needed). The package's metadata holds
+image_size, content_size, value_range, precision, model_config and the version.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_path
+from ..models import Generator
+from ..ops import use_backend
+from .inference import INPUTS, InferenceModule, example_inputs, metadata
+
+MAX_BATCH = 4096
+
+
+def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> Path:
+    """Compile `generator` for `device` into the package `path` (atomically); return the path."""
+    from ..ops import cpp_ops
+    if cpp_ops.IMPORT_ERROR is not None:
+        raise RuntimeError("AOTInductor export needs the C++ ops of lomit_fast._C: "
+                           + cpp_ops.IMPORT_ERROR)
+    path = Path(path)
+    if path.suffix != ".pt2":
+        raise ValueError(f"an AOTInductor package must end in .pt2, got {path}")
+    generator = generator.to(device).eval()
+    inputs = tuple(t.to(device) for t in example_inputs(generator, 2))
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with use_backend("cpp"), torch.no_grad():
+        program = torch.export.export(InferenceModule(generator), inputs,
+                                      dynamic_shapes={name: {0: batch} for name in INPUTS})
+    configs = {"aot_inductor.metadata": metadata(generator, "fp32")}
+    with atomic_path(path) as tmp:
+        torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
+                                                 inductor_configs=configs)
+    return path

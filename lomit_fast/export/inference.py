@@ -1,0 +1,58 @@
+"""The module every export traces: (images, exemplars, mask_in, mask_ex) -> (images, input masks,
+exemplar masks), with tensors only, so ONNX, TorchScript and AOTInductor see the same graph.
+
+Shapes: images, exemplars (N, 3, S, S) in [-1, 1]; mask_in, mask_ex (N, 1, s, s) with s = S / 4;
+a mask entry < 0 means "use the predicted mask" (graphs have no optional inputs; pass -1 for
+none). Outputs: images (N, 3, S, S) in [-1, 1], masks (N, 1, s, s) in [0, 1].
+"""
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..models import Generator
+
+INPUTS = ("images", "exemplars", "mask_in", "mask_ex")
+OUTPUTS = ("output", "masks_in", "masks_ex")
+MASK_CONVENTION = "mask inputs < 0 mean: use the predicted mask"
+METADATA_KEYS = ("image_size", "content_size", "value_range", "lomit_fast_version", "precision",
+                 "mask_convention", "model_config")
+
+
+class InferenceModule(nn.Module):
+    """(images, exemplars, mask_in, mask_ex) -> (images, input masks, exemplar masks); mask
+    entries < 0 are replaced by the predicted mask (user intervention where they are >= 0)."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        self.generator = generator.eval()
+
+    def forward(self, images: Tensor, exemplars: Tensor, mask_in: Tensor, mask_ex: Tensor):
+        gen = self.generator
+        c_in, c_ex = gen.content(images), gen.content(exemplars)
+        predicted_in, predicted_ex = gen.masks(c_in, c_ex)
+        m_in = torch.where(mask_in < 0, predicted_in, mask_in)
+        m_ex = torch.where(mask_ex < 0, predicted_ex, mask_ex)
+        out = gen.decode(c_in, m_in, gen.style_foreground(exemplars, m_ex),
+                         gen.style_background(images, m_in))
+        return out, m_in, m_ex
+
+
+def example_inputs(generator: Generator, batch: int = 2, dtype=torch.float32) -> tuple:
+    cfg = generator.cfg
+    s, c = cfg.image_size, cfg.content_size
+    g = torch.Generator().manual_seed(0)
+    image = lambda: (torch.rand(batch, 3, s, s, generator=g) * 2 - 1).to(dtype)  # noqa: E731
+    return image(), image(), torch.full((batch, 1, c, c), -1.0, dtype=dtype), \
+        torch.full((batch, 1, c, c), -1.0, dtype=dtype)
+
+
+def metadata(generator: Generator, precision: str = "fp32") -> dict[str, str]:
+    """What every exported file records about its model (string keys and values)."""
+    cfg = generator.cfg
+    return {"image_size": str(cfg.image_size), "content_size": str(cfg.content_size),
+            "value_range": "[-1, 1]", "lomit_fast_version": __version__, "precision": precision,
+            "mask_convention": MASK_CONVENTION, "model_config": json.dumps(cfg.__dict__)}

@@ -1,0 +1,39 @@
+"""The C++ ops of the extension lomit_fast._C (csrc/ops/: lomit::instance_norm, lomit::hain),
+with fakes and autograd (registration.py) so training, torch.compile and torch.export use them
+too. Imported by the backend registry when the cpp backend is first used, and by the exporters.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import registration
+
+try:
+    from .. import _C  # noqa: F401  (loading the library registers the lomit:: ops)
+except ImportError as error:  # the package works without it; the registry reports why
+    IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"
+else:
+    IMPORT_ERROR = None
+    registration.register("lomit", lambda x: torch.float64 if x.dtype == torch.float64
+                          else torch.float32)
+
+
+def built_with_cuda() -> bool:
+    return IMPORT_ERROR is None and _C.built_with_cuda()
+
+
+def instance_norm_cpp(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+                      eps: float = 1e-5, activation: str = "none",
+                      negative_slope: float = 0.01) -> Tensor:
+    return torch.ops.lomit.instance_norm(x, weight, bias, eps, activation, negative_slope)[0]
+
+
+def hain_cpp(c: Tensor, mask: Tensor, mu_f: Tensor, sigma_f: Tensor, mu_b: Tensor,
+             sigma_b: Tensor, eps: float = 1e-5) -> Tensor:
+    return torch.ops.lomit.hain(c, mask, mu_f, sigma_f, mu_b, sigma_b, eps)[0]
+
+
+IMPLEMENTATIONS = {"instance_norm": instance_norm_cpp, "hain": hain_cpp}
