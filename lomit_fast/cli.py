@@ -94,8 +94,7 @@ def translate(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.format in ("torchscript", "aoti"):
-        raise ValueError(f"--format {args.format} is not part of this version (onnx, tensorrt)")
+    start = time.perf_counter()
     if args.format == "tensorrt":
         from .export.tensorrt import TensorRTUnavailable, build_engine, require_tensorrt
         try:
@@ -105,11 +104,16 @@ def export(args: argparse.Namespace) -> int:
         if args.onnx is None:
             raise ValueError("--format tensorrt builds from an ONNX file: pass --onnx FILE")
         build_engine(args.onnx, out, args.min_batch, args.opt_batch, args.max_batch)
-    else:
+    elif args.format == "onnx":
         from .export.onnx import export_onnx
-        start = time.perf_counter()
         export_onnx(load_generator(args.checkpoint), out, fp16=args.fp16)
-        print(f"exported in {time.perf_counter() - start:.1f} s")
+    elif args.format == "torchscript":
+        from .export.torchscript import export_torchscript
+        export_torchscript(load_generator(args.checkpoint), out)
+    else:
+        from .export.aoti import export_aoti
+        export_aoti(load_generator(args.checkpoint), out, device=args.device)
+    print(f"exported in {time.perf_counter() - start:.1f} s")
     print(f"wrote {out}")
     return 0
 
@@ -170,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto | eager | native | triton | cpp | compile | onnxruntime | "
                         "torchscript | aoti | tensorrt")
     p.add_argument("--model-file", default=None,
-                   help="exported graph: .onnx for --backend onnxruntime, engine for tensorrt")
+                   help="exported file: .onnx for --backend onnxruntime, engine for tensorrt, "
+                        ".pt for torchscript, .pt2 for aoti")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
     p.add_argument("--size", type=int, default=None, help="check the model's image size")
@@ -185,15 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=translate)
 
-    p = commands.add_parser("export", help="export the generator (ONNX, TensorRT engine)")
+    p = commands.add_parser("export", help="export the generator (ONNX, TensorRT engine, "
+                                           "TorchScript, AOTInductor package)")
     p.add_argument("--format", required=True, choices=["onnx", "tensorrt", "torchscript", "aoti"])
-    p.add_argument("--out", required=True, help="file to write (atomically)")
+    p.add_argument("--out", required=True,
+                   help="file to write (atomically): .onnx, .engine, .pt (torchscript), .pt2 (aoti)")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
     p.add_argument("--fp16", action="store_true", help="onnx: an fp16 graph (statistics in fp32)")
     p.add_argument("--onnx", default=None, help="tensorrt: the ONNX file to build from")
     p.add_argument("--min-batch", type=int, default=1)
     p.add_argument("--opt-batch", type=int, default=32)
     p.add_argument("--max-batch", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="aoti: compile for cpu or cuda (default: cpu)")
     p.set_defaults(run=export)
 
     p = commands.add_parser("train", help="train LOMIT from a config (resumable)")

@@ -16,3 +16,23 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "g.safetensors"
     save_weights(Generator(cfg), cfg, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def torchscript_file(checkpoint, tmp_path_factory):
+    """The small model exported as TorchScript (lomit-fast export --format torchscript)."""
+    from lomit_fast.cli import main
+    path = tmp_path_factory.mktemp("torchscript") / "g.pt"
+    assert main(["export", "--format", "torchscript", "--out", str(path),
+                 "--checkpoint", str(checkpoint)]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def aoti_file(checkpoint, tmp_path_factory):
+    """The small model compiled by AOTInductor for the CPU (~30 s: g++ on generated code)."""
+    from lomit_fast.cli import main
+    path = tmp_path_factory.mktemp("aoti") / "g.pt2"
+    assert main(["export", "--format", "aoti", "--out", str(path),
+                 "--checkpoint", str(checkpoint)]) == 0
+    return path

@@ -7,8 +7,9 @@
 
 Backends: eager (reference ops), native (torch's own norm kernels), triton (fused kernels, CUDA),
 compile (torch.compile), onnxruntime (an exported ONNX graph), tensorrt (a serialized engine,
-where TensorRT is installed); cpp, torchscript and aoti are named so that asking for them gives a
-clear reason why they cannot run in this version.
+where TensorRT is installed), cpp (the C++ ops of lomit_fast._C), torchscript and aoti (an
+exported .pt / .pt2 file run by the C++ engine, lomit_fast._C.Engine). auto: triton on a GPU,
+cpp on the CPU where the extension is built, else eager.
 """
 from __future__ import annotations
 
@@ -22,17 +23,13 @@ from torch import Tensor
 
 from ..checkpoint import SHIPPED_MODEL, load_generator
 from ..models import Generator
-from ..ops import BackendError, available_backends, use_backend
+from ..ops import BackendError, available_backends, unavailable_reason, use_backend
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OP_BACKENDS = {"eager": "reference", "native": "native", "triton": "triton", "cpp": "cpp"}
 GRAPH_BACKENDS = ("compile", "onnxruntime", "torchscript", "aoti", "tensorrt")
-UNAVAILABLE = {
-    "cpp": "the C++ ops (lomit::instance_norm / lomit::hain in csrc/) are not built in this version",
-    "torchscript": "TorchScript export is not part of this version (see the C++ embedding issue)",
-    "aoti": "AOTInductor export is not part of this version (see the C++ embedding issue)",
-    "tensorrt": "TensorRT is not installed on this machine (import tensorrt fails)",
-}
+UNAVAILABLE = {"tensorrt": "TensorRT is not installed on this machine (import tensorrt fails)"}
+ENGINE_FILES = {"torchscript": ".pt", "aoti": ".pt2"}  # run by the C++ engine
 
 
 @dataclass
@@ -78,6 +75,8 @@ class Translator:
                 raise BackendError(f"backend 'tensorrt' needs a serialized engine "
                                    f"(lomit-fast export --format tensorrt), got {model_file}")
             self._runner = TensorRTRunner(model_file)
+        elif self.backend in ENGINE_FILES:
+            self._runner = self._cpp_engine(model_file)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, backend: str = "auto",
@@ -93,10 +92,13 @@ class Translator:
         if backend not in known:
             raise BackendError(f"unknown backend '{backend}' (known: {', '.join(known)})")
         if backend == "auto":
-            return "triton" if self._triton_on_gpu() else "eager"
+            if self._triton_on_gpu():
+                return "triton"
+            return "cpp" if "cpp" in available_backends(self.device.type) else "eager"
         if backend in OP_BACKENDS and OP_BACKENDS[backend] not in available_backends(
                 self.device.type):
-            reason = UNAVAILABLE.get(backend) or f"it does not run on {self.device.type} here"
+            reason = unavailable_reason(OP_BACKENDS[backend]) or \
+                f"it does not run on {self.device.type} here"
             raise BackendError(f"backend '{backend}' is not available: {reason}")
         if backend == "tensorrt":
             try:
@@ -104,9 +106,26 @@ class Translator:
             except ImportError:
                 raise BackendError(f"backend 'tensorrt' is not available: "
                                    f"{UNAVAILABLE['tensorrt']}") from None
-        if backend in ("torchscript", "aoti"):
-            raise BackendError(f"backend '{backend}' is not available: {UNAVAILABLE[backend]}")
         return backend
+
+    def _cpp_engine(self, model_file: str | None):
+        """The C++ engine on an exported file, checked against this translator's model."""
+        from ..ops import cpp_ops
+        suffix = ENGINE_FILES[self.backend]
+        if cpp_ops.IMPORT_ERROR is not None:
+            raise BackendError(f"backend '{self.backend}' is not available: "
+                               f"{unavailable_reason('cpp')}")
+        if model_file is None or Path(model_file).suffix != suffix:
+            raise BackendError(f"backend '{self.backend}' needs an exported {suffix} file "
+                               f"(lomit-fast export --format {self.backend}), got {model_file}")
+        try:
+            engine = cpp_ops.engine(model_file, str(self.device))
+        except RuntimeError as e:
+            raise BackendError(str(e)) from None
+        if engine.image_size != self.cfg.image_size:
+            raise BackendError(f"{model_file} translates {engine.image_size}x{engine.image_size} "
+                               f"images, the checkpoint {self.cfg.image_size}x{self.cfg.image_size}")
+        return engine
 
     def _triton_on_gpu(self) -> bool:
         # Not on the CPU: there Triton runs only through its (slow) interpreter.

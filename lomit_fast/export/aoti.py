@@ -15,7 +15,7 @@ import torch
 
 from ..io import atomic_path
 from ..models import Generator
-from ..ops import use_backend
+from ..ops import BackendError, use_backend
 from .inference import INPUTS, InferenceModule, example_inputs, metadata
 
 MAX_BATCH = 4096
@@ -25,7 +25,7 @@ def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> 
     """Compile `generator` for `device` into the package `path` (atomically); return the path."""
     from ..ops import cpp_ops
     if cpp_ops.IMPORT_ERROR is not None:
-        raise RuntimeError("AOTInductor export needs the C++ ops of lomit_fast._C: "
+        raise BackendError("AOTInductor export needs the C++ ops of lomit_fast._C: "
                            + cpp_ops.IMPORT_ERROR)
     path = Path(path)
     if path.suffix != ".pt2":

@@ -10,6 +10,7 @@ value_range, precision, model_config and the version.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from ..io import atomic_path
 from ..models import Generator
-from ..ops import use_backend
+from ..ops import BackendError, use_backend
 from .inference import METADATA_KEYS, InferenceModule, example_inputs, metadata
 
 
@@ -64,11 +65,13 @@ def script_generator(generator: Generator) -> torch.jit.ScriptModule:
     """The scripted module (not yet saved); its norms call the lomit:: C++ ops."""
     from ..ops import cpp_ops
     if cpp_ops.IMPORT_ERROR is not None:
-        raise RuntimeError("TorchScript export needs the C++ ops of lomit_fast._C: "
+        raise BackendError("TorchScript export needs the C++ ops of lomit_fast._C: "
                            + cpp_ops.IMPORT_ERROR)
     generator = generator.cpu().eval()
     cfg = generator.cfg
-    with use_backend("cpp"), torch.no_grad():
+    with use_backend("cpp"), torch.no_grad(), warnings.catch_warnings():
+        # The generator's Python argument checks hold for every batch: not graph decisions.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         core = torch.jit.trace(InferenceModule(generator), example_inputs(generator, 2),
                                check_trace=False)
     return torch.jit.script(OptionalMasks(core, cfg.image_size, cfg.content_size))
@@ -94,4 +97,4 @@ def load_torchscript(path: str | Path, device: str | torch.device = "cpu"):
         module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except RuntimeError as e:
         raise ValueError(f"{path} is not a readable TorchScript file: {e}") from None
-    return module.eval(), extra
+    return module.eval(), {key: value.decode() for key, value in extra.items()}

@@ -25,6 +25,12 @@ def built_with_cuda() -> bool:
     return IMPORT_ERROR is None and _C.built_with_cuda()
 
 
+def engine(path: str, device: str = "cpu"):
+    """The C++ engine (csrc/engine/) on an exported .pt (TorchScript) or .pt2 (AOTInductor)
+    file: .run(images, exemplars, mask_in=None, mask_ex=None) -> (images, masks_in, masks_ex)."""
+    return _C.Engine(str(path), device)
+
+
 def instance_norm_cpp(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                       eps: float = 1e-5, activation: str = "none",
                       negative_slope: float = 0.01) -> Tensor:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lomit_fast.engine.translator import Translator
-from lomit_fast.ops import BackendError
+from lomit_fast.ops import BackendError, use_backend
 
 
 def inputs(n=3, seed=0):
@@ -33,12 +33,20 @@ def test_zero_input_mask_gives_the_mask_zero_reference(eager):
     x, gen = inputs(), eager.generator
     zero = torch.zeros(3, 1, 8, 8)
     out, m_in, _ = eager.translate(x, inputs(1, seed=2), mask_in=zero)
-    with torch.no_grad():
+    with torch.no_grad(), use_backend("reference"):
         c = gen.content(x)
         expected = gen.decode(c, zero, torch.zeros(3, gen.cfg.style_dim),
                               gen.style_background(x, zero))
     assert torch.equal(m_in, zero)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+def test_cpp_backend_agrees_with_eager_and_is_auto_on_cpu(checkpoint, eager):
+    fast = Translator.from_checkpoint(checkpoint, backend="cpp")
+    assert Translator.from_checkpoint(checkpoint).backend == "cpp"
+    x, exemplar = inputs(2), inputs(2, seed=1)
+    for a, b in zip(fast.translate(x, exemplar), eager.translate(x, exemplar)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_triton_backend_agrees_with_eager(checkpoint, eager):
@@ -67,7 +75,7 @@ def test_bf16_stays_close_to_fp32(checkpoint, eager):
 
 
 @pytest.mark.parametrize("backend, message", [
-    ("cpp", "C\\+\\+ ops"), ("torchscript", "TorchScript"), ("aoti", "AOTInductor"),
+    ("torchscript", "needs an exported .pt file"), ("aoti", "needs an exported .pt2 file"),
     ("tensorrt", "TensorRT"), ("warp", "unknown backend 'warp'"),
 ])
 def test_unavailable_backends_say_why(checkpoint, backend, message):

@@ -1,0 +1,138 @@
+"""TorchScript and AOTInductor exports: round trips against eager (Python and the C++ engine),
+the lomit:: C++ ops inside the graph, metadata, optional masks, and clear errors."""
+import pytest
+import torch
+
+from lomit_fast.checkpoint import load_generator
+from lomit_fast.engine.translator import Translator
+from lomit_fast.export.torchscript import load_torchscript
+from lomit_fast.ops import BackendError, cpp_ops, use_backend
+
+pytestmark = pytest.mark.skipif(cpp_ops.IMPORT_ERROR is not None,
+                                reason=f"lomit_fast._C not built: {cpp_ops.IMPORT_ERROR}")
+
+
+def images(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def generator(checkpoint):
+    return load_generator(checkpoint)
+
+
+def eager(generator, x, exemplar, mask_in=None, mask_ex=None):
+    with torch.no_grad(), use_backend("reference"):
+        return generator.translate(x, exemplar, mask_in, mask_ex)
+
+
+def assert_matches(out, ref, atol=1e-5):
+    assert len(out) == 3
+    for name, a, b in zip(("images", "masks_in", "masks_ex"), out, ref):
+        assert a.shape == b.shape, name
+        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=lambda m: f"{name}: {m}")
+
+
+def runners(torchscript_file, aoti_file):
+    ts, _ = load_torchscript(torchscript_file)
+    package = torch._inductor.aoti_load_package(str(aoti_file))
+    return {"torchscript (Python)": lambda x, e: ts(x, e),
+            "aoti (Python)": lambda x, e: package(x, e.expand_as(x).contiguous(),
+                                                  torch.full((x.shape[0], 1, 8, 8), -1.0),
+                                                  torch.full((x.shape[0], 1, 8, 8), -1.0)),
+            "torchscript (C++ engine)": cpp_ops.engine(torchscript_file).run,
+            "aoti (C++ engine)": cpp_ops.engine(aoti_file).run}
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_round_trips_match_eager(generator, torchscript_file, aoti_file, batch):
+    x, exemplar = images(batch, 0), images(batch, 1)
+    ref = eager(generator, x, exemplar)
+    for name, run in runners(torchscript_file, aoti_file).items():
+        with torch.no_grad():
+            out = run(x, exemplar)
+        assert_matches(out, ref), name
+
+
+def test_graph_calls_the_cpp_ops(torchscript_file):
+    module, meta = load_torchscript(torchscript_file)
+    graph = str(module.core.inlined_graph)
+    assert "lomit::hain" in graph and "lomit::instance_norm" in graph
+    assert meta["image_size"] == "32" and meta["content_size"] == "8"
+    assert meta["value_range"] == "[-1, 1]" and '"style_dim"' in meta["model_config"]
+
+
+def test_engine_metadata(torchscript_file, aoti_file):
+    for path, fmt in ((torchscript_file, "torchscript"), (aoti_file, "aoti")):
+        engine = cpp_ops.engine(path)
+        assert (engine.format, engine.image_size, engine.content_size) == (fmt, 32, 8)
+        assert engine.metadata["precision"] == "fp32"
+
+
+def test_masks_and_single_exemplar(generator, torchscript_file, aoti_file):
+    """User masks (content or image resolution) and one exemplar for the batch, in every runner
+    that takes them, match eager with the same arguments."""
+    x, exemplar = images(3, 2), images(1, 3)
+    g = torch.Generator().manual_seed(4)
+    mask_in, mask_ex = torch.rand(3, 1, 8, 8, generator=g), torch.rand(1, 1, 32, 32, generator=g)
+    ref = eager(generator, x, exemplar, mask_in, mask_ex)
+    ts, _ = load_torchscript(torchscript_file)
+    with torch.no_grad():
+        assert_matches(ts(x, exemplar, mask_in, mask_ex), ref)
+    for path in (torchscript_file, aoti_file):
+        assert_matches(cpp_ops.engine(path).run(x, exemplar, mask_in, mask_ex), ref)
+    only_in = eager(generator, x, exemplar, mask_in)
+    assert_matches(cpp_ops.engine(aoti_file).run(x, exemplar, mask_in=mask_in), only_in)
+
+
+def test_translator_backends_run_the_exports(checkpoint, torchscript_file, aoti_file):
+    x, exemplar = images(2, 5), images(1, 6)
+    ref = Translator.from_checkpoint(checkpoint, backend="eager").translate(x, exemplar)
+    for backend, path in (("torchscript", torchscript_file), ("aoti", aoti_file)):
+        t = Translator.from_checkpoint(checkpoint, backend=backend, model_file=str(path))
+        assert_matches(t.translate(x, exemplar), ref)
+
+
+def test_engine_errors_are_clear(torchscript_file, aoti_file, tmp_path):
+    with pytest.raises(RuntimeError, match="model file not found: .*missing.pt"):
+        cpp_ops.engine(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(torchscript_file.read_bytes()[:2000])
+    with pytest.raises(RuntimeError, match="corrupt.pt is not a loadable TorchScript file"):
+        cpp_ops.engine(corrupt)
+    garbage = tmp_path / "garbage.pt2"
+    garbage.write_bytes(b"not a package")
+    with pytest.raises(RuntimeError, match="garbage.pt2 is not a loadable AOTInductor package"):
+        cpp_ops.engine(garbage)
+    with pytest.raises(ValueError, match="device must be"):
+        cpp_ops.engine(torchscript_file, "tpu")
+    for path in (torchscript_file, aoti_file):
+        engine = cpp_ops.engine(path)
+        with pytest.raises(ValueError, match=r"images must have shape \(N, 3, 32, 32\), got \[2, 3, 16, 16\]"):
+            engine.run(torch.zeros(2, 3, 16, 16), torch.zeros(1, 3, 32, 32))
+        with pytest.raises(ValueError, match=r"images must have shape \(N, 3, 32, 32\), got \[2, 1, 32, 32\]"):
+            engine.run(torch.zeros(2, 1, 32, 32), torch.zeros(1, 3, 32, 32))
+        with pytest.raises(ValueError, match="exemplars must hold 1 or 2 images"):
+            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(3, 3, 32, 32))
+        with pytest.raises(ValueError, match="mask_in must have shape"):
+            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32), torch.zeros(2, 1, 5, 5))
+        with pytest.raises(ValueError, match=r"mask_ex values must lie in \[0, 1\]"):
+            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32),
+                       mask_ex=torch.full((1, 1, 8, 8), 2.0))
+
+
+def test_scripted_module_checks_its_inputs(torchscript_file):
+    module, _ = load_torchscript(torchscript_file)
+    with pytest.raises(Exception, match=r"images must have shape \(N, 3, 32, 32\)"):
+        module(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 32, 32))
+
+
+def test_translator_rejects_a_wrong_or_mismatched_file(checkpoint, torchscript_file, tmp_path):
+    with pytest.raises(BackendError, match="needs an exported .pt2 file"):
+        Translator.from_checkpoint(checkpoint, backend="aoti", model_file=str(torchscript_file))
+    with pytest.raises(BackendError, match="model file not found"):
+        Translator.from_checkpoint(checkpoint, backend="torchscript",
+                                   model_file=str(tmp_path / "nope.pt"))
+    with pytest.raises(BackendError, match="translates 32x32 images, the checkpoint 64x64"):
+        Translator.from_checkpoint(None, backend="torchscript", model_file=str(torchscript_file))
