@@ -29,8 +29,13 @@ def extension_modules():
     # The extension is built where it runs (pip install -e . in the README commands), so the
     # CPU kernels may use that CPU's vector units; LOMIT_PORTABLE=1 builds for any x86-64.
     native = [] if os.environ.get("LOMIT_PORTABLE") == "1" else ["-march=native"]
-    args = {"cxx": ["-O3", *native]}
-    common = dict(extra_compile_args=args, include_dirs=[os.path.abspath("csrc")])
+    # -fopenmp: at::parallel_for is inline OpenMP in ATen's headers; without it the CPU kernels
+    # run on one thread (the libgomp torch ships is the one loaded at run time).
+    # -ffp-contract=off: no fused multiply-adds behind our back; the backward kernels rely on
+    # g_hat - mean(g_hat) being exactly 0 on one-pixel planes.
+    args = {"cxx": ["-O3", "-fopenmp", "-ffp-contract=off", *native]}
+    common = dict(extra_compile_args=args, extra_link_args=["-fopenmp"],
+                  include_dirs=[os.path.abspath("csrc")])
     if use_cuda:
         args["nvcc"] = ["-O3", "--use_fast_math"]
         ext = cpp_extension.CUDAExtension("lomit_fast._C", sources + cuda_sources,

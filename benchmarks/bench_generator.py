@@ -1,9 +1,10 @@
 """End-to-end generator benchmark: images/s per backend and batch size, batch-1 latency.
 
     python -m benchmarks.bench_generator [--config configs/celeba_128.yaml] [--batches 1,8,32]
-                                         [--backends eager,native,compile,onnxruntime,triton]
+        [--backends eager,native,cpp,compile,onnxruntime,torchscript,aoti,triton]
 Each backend translates the same random batch with one exemplar for the whole batch (cached
-where the backend supports it: eager, native, triton) and with a different exemplar per image.
+where the backend supports it: eager, native, cpp, triton) and with a different exemplar per
+image. The graph backends run files exported for the occasion (ONNX, TorchScript, AOTI).
 Outputs are checked against eager before anything is timed. FLOPs per image come from
 torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .png.
 """
@@ -55,7 +56,8 @@ def main():
     parser.add_argument("--config", default="configs/synthetic_64.yaml")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batches", default=None, help="default: 1,8,32 on CPU, 1..256 on GPU")
-    parser.add_argument("--backends", default="eager,native,compile,onnxruntime,triton")
+    parser.add_argument("--backends",
+                        default="eager,native,cpp,compile,onnxruntime,torchscript,aoti,triton")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per case")
     parser.add_argument("--out", default="benchmarks/results")
@@ -73,15 +75,12 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_file = None
         eager = Translator(generator, "eager", args.precision, device)
         for backend in args.backends.split(","):
             try:
-                if backend == "onnxruntime" and onnx_file is None:
-                    from lomit_fast.export.onnx import export_onnx
-                    onnx_file = str(export_onnx(generator, Path(tmp) / "g.onnx"))
+                model_file = export_for(backend, generator, Path(tmp), device)
                 translator = Translator(generator, backend, args.precision, device,
-                                        model_file=onnx_file)
+                                        model_file=model_file)
             except (BackendError, ValueError, ImportError) as e:
                 print(f"skip {backend}: {e}")
                 continue
@@ -122,6 +121,20 @@ def main():
         writer.writerows(rows)
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def export_for(backend: str, generator, folder: Path, device: str) -> str | None:
+    """The exported file a graph backend runs (None for the others)."""
+    if backend == "onnxruntime":
+        from lomit_fast.export.onnx import export_onnx
+        return str(export_onnx(generator, folder / "g.onnx"))
+    if backend == "torchscript":
+        from lomit_fast.export.torchscript import export_torchscript
+        return str(export_torchscript(generator, folder / "g.pt"))
+    if backend == "aoti":
+        from lomit_fast.export.aoti import export_aoti
+        return str(export_aoti(generator, folder / "g.pt2", device))
+    return None
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -203,9 +203,10 @@ def run_op_benchmark(args, op: str, make_inputs: Callable, run_backend: Callable
     device = args.device
     shapes = TABLE_SHAPES if (args.shapes or ("table" if device == "cuda" else "small")) == "table" \
         else SMALL_SHAPES
-    backends = args.backends.split(",") if args.backends else (
-        ["eager", "compile"] + (["triton"] if "triton" in available_backends(device)
-                                and device == "cuda" else []))
+    # Triton on the CPU is its interpreter: not a fast path worth timing.
+    fast = [b for b in ("triton", "cpp") if b in available_backends(device)
+            and (b != "triton" or device == "cuda")]
+    backends = args.backends.split(",") if args.backends else ["eager", "compile", *fast]
     bandwidth = copy_bandwidth(device)
     print(f"{device_name(device)}: copy bandwidth {bandwidth / 1e12:.2f} TB/s", flush=True)
     out_dir = Path(args.out)

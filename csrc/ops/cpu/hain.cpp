@@ -1,5 +1,6 @@
-// CPU kernels of lomit::hain (schema: ../hain.cpp). One task per plane (NCHW) or per sample
-// (NHWC). With ds = sigma_f - sigma_b and dm = mu_f - mu_b per (n, c) and m the pixel's mask:
+// CPU kernels of lomit::hain (schema: ../hain.cpp). NCHW: one task per group of planes; NHWC:
+// chunks of rows, channels innermost (planes.h). With ds = sigma_f - sigma_b and
+// dm = mu_f - mu_b per (n, c) and m the pixel's mask:
 //
 //   forward:  out = x_hat * (sigma_b + m ds) + (mu_b + m dm)
 //   backward: g_hat = dy * (sigma_b + m ds),
@@ -63,23 +64,23 @@ std::tuple<Tensor, Tensor, Tensor> hain_cpu(const Tensor& content, const Tensor&
       });
       return;
     }
-    at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
-      std::vector<double> mu(p.c), r(p.c);
-      std::vector<acc_t> center(p.c), scale(p.c), ds(p.c), dm(p.c);
-      for (int64_t n = begin; n < end; ++n) {
-        const int64_t off = n * p.hw * p.c, nc0 = n * p.c;
-        row_moments(xp + off, p.hw, p.c, eps, mu.data(), r.data());
-        for (int64_t c = 0; c < p.c; ++c) {
-          mp[nc0 + c] = center[c] = acc_t(mu[c]), rp[nc0 + c] = scale[c] = acc_t(r[c]);
-          ds[c] = sf[nc0 + c] - sb[nc0 + c], dm[c] = mf[nc0 + c] - mb[nc0 + c];
-        }
-        const acc_t *s0 = sb + nc0, *b0 = mb + nc0, *m = mk + n * p.hw;
-        for (int64_t i = 0; i < p.hw; ++i)
-          for (int64_t c = 0; c < p.c; ++c) {
-            const int64_t k = off + i * p.c + c;
-            op[k] = scalar_t((acc_t(xp[k]) - center[c]) * scale[c] * (s0[c] + m[i] * ds[c])
-                             + (b0[c] + m[i] * dm[c]));
-          }
+    std::vector<double> mu, r;
+    row_moments(p, xp, eps, mu, r);
+    std::vector<acc_t> ds(p.n * p.c), dm(p.n * p.c);
+    for (int64_t nc = 0; nc < p.n * p.c; ++nc) {
+      mp[nc] = acc_t(mu[nc]), rp[nc] = acc_t(r[nc]);
+      ds[nc] = sf[nc] - sb[nc], dm[nc] = mf[nc] - mb[nc];
+    }
+    for_row_chunks(p, [&](int64_t n, int64_t lo, int64_t hi) {
+      const int64_t nc0 = n * p.c;
+      const acc_t *center = mp + nc0, *scale = rp + nc0, *s0 = sb + nc0, *b0 = mb + nc0;
+      const acc_t *d_s = ds.data() + nc0, *d_m = dm.data() + nc0;
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t row = (n * p.hw + i) * p.c;
+        const acc_t m = mk[n * p.hw + i];
+        for (int64_t c = 0; c < p.c; ++c)
+          op[row + c] = scalar_t((acc_t(xp[row + c]) - center[c]) * scale[c] * (s0[c] + m * d_s[c])
+                                 + (b0[c] + m * d_m[c]));
       }
     });
   });
@@ -112,19 +113,18 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
     acc_t* dmp = dmask.mutable_data_ptr<acc_t>();
     acc_t* dsp = dstyles.mutable_data_ptr<acc_t>();
     const int64_t np = p.n * p.c;
-    // The four sums of plane (n, c) give the style gradients and the two means dc needs.
-    // g_hat is summed as dc uses it, so that g_hat - mean(g_hat) is exact where it must be 0.
-    struct Sums {
-      double dy = 0, dy_m = 0, dy_x = 0, dy_x_m = 0, g = 0, g_x = 0;
-      void add(double gi, double m, double xh, double g_hat) {
-        dy += gi, dy_m += gi * m, dy_x += gi * xh, dy_x_m += gi * xh * m;
-        g += g_hat, g_x += g_hat * xh;
-      }
+    // Six sums per plane, consecutive doubles: dy, dy m, dy x_hat, dy x_hat m (the style
+    // gradients) and g_hat, g_hat x_hat (the two means dc needs). g_hat is summed as dc uses
+    // it, so that g_hat - mean(g_hat) is exact where it must be 0 (planes of one pixel).
+    constexpr int kSums = 6;
+    auto add = [](double* t, double gi, double m, double xh, double g_hat) {
+      t[0] += gi, t[1] += gi * m, t[2] += gi * xh, t[3] += gi * xh * m;
+      t[4] += g_hat, t[5] += g_hat * xh;
     };
-    auto finish = [&](int64_t nc, const Sums& t, acc_t& a, acc_t& b) {
-      dsp[nc] = acc_t(t.dy_m), dsp[2 * np + nc] = acc_t(t.dy - t.dy_m);
-      dsp[np + nc] = acc_t(t.dy_x_m), dsp[3 * np + nc] = acc_t(t.dy_x - t.dy_x_m);
-      a = acc_t(t.g / p.hw), b = acc_t(t.g_x / p.hw);  // mean(g_hat), mean(g_hat * x_hat)
+    auto finish = [&](int64_t nc, const double* t, acc_t& a, acc_t& b) {
+      dsp[nc] = acc_t(t[1]), dsp[2 * np + nc] = acc_t(t[0] - t[1]);
+      dsp[np + nc] = acc_t(t[3]), dsp[3 * np + nc] = acc_t(t[2] - t[3]);
+      a = acc_t(t[4] / p.hw), b = acc_t(t[5] / p.hw);  // mean(g_hat), mean(g_hat * x_hat)
     };
     if (!p.channels_last) {
       at::parallel_for(0, np, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
@@ -133,10 +133,10 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
           const scalar_t *x = xp + off, *g = gp + off;
           const acc_t* m = mk + (nc / p.c) * p.hw;
           const acc_t center = mup[nc], scale = rsp[nc], s0 = sb[nc], ds = sf[nc] - sb[nc];
-          Sums t;
+          double t[kSums] = {};
           for (int64_t i = 0; i < p.hw; ++i) {
             const acc_t xh = (acc_t(x[i]) - center) * scale, gi = acc_t(g[i]);
-            t.add(gi, m[i], xh, gi * (s0 + m[i] * ds));
+            add(t, gi, m[i], xh, gi * (s0 + m[i] * ds));
           }
           acc_t a, b;
           finish(nc, t, a, b);
@@ -167,32 +167,33 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
       });
       return;
     }
-    at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
-      std::vector<Sums> t(p.c);
-      std::vector<acc_t> a(p.c), b(p.c), ds(p.c), dm(p.c);
-      for (int64_t n = begin; n < end; ++n) {
-        const int64_t off = n * p.hw * p.c, nc0 = n * p.c;
-        const acc_t *center = mup + nc0, *scale = rsp + nc0, *s0 = sb + nc0, *m = mk + n * p.hw;
-        std::fill(t.begin(), t.end(), Sums{});
-        for (int64_t c = 0; c < p.c; ++c)
-          ds[c] = sf[nc0 + c] - sb[nc0 + c], dm[c] = mf[nc0 + c] - mb[nc0 + c];
-        for (int64_t i = 0; i < p.hw; ++i)
-          for (int64_t c = 0; c < p.c; ++c) {
-            const int64_t k = off + i * p.c + c;
-            const acc_t xh = (acc_t(xp[k]) - center[c]) * scale[c], gi = acc_t(gp[k]);
-            t[c].add(gi, m[i], xh, gi * (s0[c] + m[i] * ds[c]));
-          }
-        for (int64_t c = 0; c < p.c; ++c) finish(nc0 + c, t[c], a[c], b[c]);
-        for (int64_t i = 0; i < p.hw; ++i) {
-          double dmask_i = 0;
-          for (int64_t c = 0; c < p.c; ++c) {
-            const int64_t k = off + i * p.c + c;
-            const acc_t xh = (acc_t(xp[k]) - center[c]) * scale[c], gi = acc_t(gp[k]);
-            dcp[k] = scalar_t(scale[c] * (gi * (s0[c] + m[i] * ds[c]) - a[c] - xh * b[c]));
-            dmask_i += double(gi) * (xh * ds[c] + dm[c]);
-          }
-          dmp[n * p.hw + i] = acc_t(dmask_i);
+    const int64_t C = p.c;
+    const auto totals = sum_row_chunks(p, kSums * C, [&](int64_t n, int64_t lo, int64_t hi,
+                                                          double* acc) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const acc_t m = mk[n * p.hw + i];
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t k = (n * p.hw + i) * C + c, nc = n * C + c;
+          const acc_t xh = (acc_t(xp[k]) - mup[nc]) * rsp[nc], gi = acc_t(gp[k]);
+          add(acc + c * kSums, gi, m, xh, gi * (sb[nc] + m * (sf[nc] - sb[nc])));
         }
+      }
+    });
+    std::vector<acc_t> a(p.n * C), b(p.n * C);
+    for (int64_t nc = 0; nc < p.n * C; ++nc)
+      finish(nc, totals.data() + nc * kSums, a[nc], b[nc]);
+    for_row_chunks(p, [&](int64_t n, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const acc_t m = mk[n * p.hw + i];
+        double dmask_i = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t k = (n * p.hw + i) * C + c, nc = n * C + c;
+          const acc_t xh = (acc_t(xp[k]) - mup[nc]) * rsp[nc], gi = acc_t(gp[k]);
+          const acc_t ds = sf[nc] - sb[nc], dm = mf[nc] - mb[nc];
+          dcp[k] = scalar_t(rsp[nc] * (gi * (sb[nc] + m * ds) - a[nc] - xh * b[nc]));
+          dmask_i += double(gi) * (xh * ds + dm);
+        }
+        dmp[n * p.hw + i] = acc_t(dmask_i);
       }
     });
   });

@@ -1,5 +1,6 @@
-// CPU kernels of lomit::instance_norm (schema: ../instance_norm.cpp). One task per plane (NCHW)
-// or per sample (NHWC); a plane is read once per pass while it sits in cache.
+// CPU kernels of lomit::instance_norm (schema: ../instance_norm.cpp). NCHW: one task per group of
+// planes, each plane read once per pass while it sits in cache. NHWC: chunks of rows, channels
+// innermost (planes.h).
 //
 //   forward:  y = act((x - mean) * rstd * w[c] + b[c])
 //   backward: g = dy * act'(pre-activation), g_hat = g * w[c],
@@ -39,43 +40,39 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_cpu(const Tensor& input,
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
-    acc_t* mp = mean.mutable_data_ptr<acc_t>();
-    acc_t* rp = rstd.mutable_data_ptr<acc_t>();
-    const acc_t* wp = w.const_data_ptr<acc_t>();
-    const acc_t* bp = b.const_data_ptr<acc_t>();
+    acc_t *mp = mean.mutable_data_ptr<acc_t>(), *rp = rstd.mutable_data_ptr<acc_t>();
+    const acc_t *wp = w.const_data_ptr<acc_t>(), *bp = b.const_data_ptr<acc_t>();
     const acc_t slope = acc_t(negative_slope);
-    if (!p.channels_last) {
-      at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
-        for (int64_t plane = begin; plane < end; ++plane) {
-          const scalar_t* x = xp + plane * p.hw;
-          scalar_t* out = yp + plane * p.hw;
-          const auto [m, r] = plane_moments(x, p.hw, eps);
-          const int64_t c = plane % p.c;
-          const acc_t mu = acc_t(m), scale = acc_t(r) * wp[c], shift = bp[c];
-          mp[plane] = acc_t(m), rp[plane] = acc_t(r);
-          for (int64_t i = 0; i < p.hw; ++i)
-            out[i] = scalar_t(activate((acc_t(x[i]) - mu) * scale + shift, act, slope));
+    with_activation(act, [&](auto A) {
+      if (!p.channels_last) {
+        at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
+          for (int64_t nc = begin; nc < end; ++nc) {
+            const scalar_t* x = xp + nc * p.hw;
+            scalar_t* out = yp + nc * p.hw;
+            const auto [m, r] = plane_moments(x, p.hw, eps);
+            const int64_t c = nc % p.c;
+            const acc_t mu = acc_t(m), scale = acc_t(r) * wp[c], shift = bp[c];
+            mp[nc] = acc_t(m), rp[nc] = acc_t(r);
+            for (int64_t i = 0; i < p.hw; ++i)
+              out[i] = scalar_t(activate<A.value>((acc_t(x[i]) - mu) * scale + shift, slope));
+          }
+        });
+        return;
+      }
+      std::vector<double> m, r;
+      row_moments(p, xp, eps, m, r);
+      std::vector<acc_t> scale(p.n * p.c);
+      for (int64_t nc = 0; nc < p.n * p.c; ++nc)
+        mp[nc] = acc_t(m[nc]), rp[nc] = acc_t(r[nc]), scale[nc] = acc_t(r[nc]) * wp[nc % p.c];
+      for_row_chunks(p, [&](int64_t n, int64_t lo, int64_t hi) {
+        const acc_t *mu = mp + n * p.c, *sc = scale.data() + n * p.c;
+        for (int64_t i = lo; i < hi; ++i) {
+          const int64_t row = (n * p.hw + i) * p.c;
+          for (int64_t c = 0; c < p.c; ++c)
+            yp[row + c] = scalar_t(activate<A.value>((acc_t(xp[row + c]) - mu[c]) * sc[c] + bp[c],
+                                                     slope));
         }
       });
-      return;
-    }
-    at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
-      std::vector<double> m(p.c), r(p.c);
-      std::vector<acc_t> mu(p.c), scale(p.c);
-      for (int64_t n = begin; n < end; ++n) {
-        const scalar_t* x = xp + n * p.hw * p.c;
-        scalar_t* out = yp + n * p.hw * p.c;
-        row_moments(x, p.hw, p.c, eps, m.data(), r.data());
-        for (int64_t c = 0; c < p.c; ++c) {
-          mu[c] = acc_t(m[c]), scale[c] = acc_t(r[c]) * wp[c];
-          mp[n * p.c + c] = acc_t(m[c]), rp[n * p.c + c] = acc_t(r[c]);
-        }
-        for (int64_t i = 0; i < p.hw; ++i)
-          for (int64_t c = 0; c < p.c; ++c) {
-            const int64_t k = i * p.c + c;
-            out[k] = scalar_t(activate((acc_t(x[k]) - mu[c]) * scale[c] + bp[c], act, slope));
-          }
-      }
     });
   });
   return {y, mean, rstd};
@@ -99,67 +96,70 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(),
                                   "lomit::instance_norm_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
-    const scalar_t* gp = dy.const_data_ptr<scalar_t>();
+    const scalar_t *xp = p.x.const_data_ptr<scalar_t>(), *gp = dy.const_data_ptr<scalar_t>();
     scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
     const acc_t *mup = mu.const_data_ptr<acc_t>(), *rsp = rs.const_data_ptr<acc_t>();
     const acc_t *wp = w.const_data_ptr<acc_t>(), *bp = b.const_data_ptr<acc_t>();
     acc_t *dwp = dw.mutable_data_ptr<acc_t>(), *dbp = db.mutable_data_ptr<acc_t>();
     const acc_t slope = acc_t(negative_slope);
-    // Element k of plane (n, c): x_hat, then g = dy * act'(x_hat * w + b).
-    auto x_hat = [&](const scalar_t* x, int64_t k, int64_t nc) {
-      return (acc_t(x[k]) - mup[nc]) * rsp[nc];
-    };
-    auto g_of = [&](acc_t xh, acc_t dyk, int64_t c) {
-      return dyk * activate_grad(xh * wp[c] + bp[c], act, slope);
-    };
-    if (!p.channels_last) {
-      at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
-        for (int64_t nc = begin; nc < end; ++nc) {
-          const int64_t c = nc % p.c, off = nc * p.hw;
-          const scalar_t *x = xp + off, *g = gp + off;
-          double sum_g = 0, sum_gx = 0, sum_gw = 0, sum_gwx = 0;  // g_hat = g w summed as used
-          for (int64_t i = 0; i < p.hw; ++i) {
-            const acc_t xh = x_hat(x, i, nc), gi = g_of(xh, acc_t(g[i]), c);
-            sum_g += gi, sum_gx += double(gi) * xh;
-            sum_gw += gi * wp[c], sum_gwx += gi * wp[c] * xh;
-          }
-          dbp[nc] = acc_t(sum_g), dwp[nc] = acc_t(sum_gx);
-          const acc_t a = acc_t(sum_gw / p.hw), bb = acc_t(sum_gwx / p.hw);
-          for (int64_t i = 0; i < p.hw; ++i) {
-            const acc_t xh = x_hat(x, i, nc), gi = g_of(xh, acc_t(g[i]), c);
-            dxp[off + i] = scalar_t(rsp[nc] * (gi * wp[c] - a - xh * bb));
-          }
-        }
-      });
-    } else {
-      at::parallel_for(0, p.n, 1, [&](int64_t begin, int64_t end) {
-        std::vector<double> sum_g(p.c), sum_gx(p.c), sum_gw(p.c), sum_gwx(p.c);
-        std::vector<acc_t> a(p.c), bb(p.c);
-        for (int64_t n = begin; n < end; ++n) {
-          const int64_t off = n * p.hw * p.c, nc0 = n * p.c;
-          const scalar_t *x = xp + off, *g = gp + off;
-          for (auto* v : {&sum_g, &sum_gx, &sum_gw, &sum_gwx}) std::fill(v->begin(), v->end(), 0.0);
-          for (int64_t i = 0; i < p.hw; ++i)
-            for (int64_t c = 0; c < p.c; ++c) {
-              const int64_t k = i * p.c + c;
-              const acc_t xh = x_hat(x, k, nc0 + c), gi = g_of(xh, acc_t(g[k]), c);
-              sum_g[c] += gi, sum_gx[c] += double(gi) * xh;
-              sum_gw[c] += gi * wp[c], sum_gwx[c] += gi * wp[c] * xh;
+    with_activation(act, [&](auto A) {
+      // Element k of plane nc (channel c): x_hat, and g = dy * act'(x_hat * w + b).
+      auto x_hat = [&](int64_t k, int64_t nc) { return (acc_t(xp[k]) - mup[nc]) * rsp[nc]; };
+      auto g_of = [&](acc_t xh, int64_t k, int64_t c) {
+        return acc_t(gp[k]) * activate_grad<A.value>(xh * wp[c] + bp[c], slope);
+      };
+      // The four sums of a plane; g_hat = g w is summed as dx uses it, so that
+      // g_hat - mean(g_hat) is exact where it must be 0 (planes of one pixel).
+      auto finish = [&](int64_t nc, double sum_g, double sum_gx, double sum_gw, double sum_gwx,
+                        acc_t& a, acc_t& bb) {
+        dbp[nc] = acc_t(sum_g), dwp[nc] = acc_t(sum_gx);
+        a = acc_t(sum_gw / p.hw), bb = acc_t(sum_gwx / p.hw);
+      };
+      if (!p.channels_last) {
+        at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
+          for (int64_t nc = begin; nc < end; ++nc) {
+            const int64_t c = nc % p.c, off = nc * p.hw;
+            double sum_g = 0, sum_gx = 0, sum_gw = 0, sum_gwx = 0;
+            for (int64_t k = off; k < off + p.hw; ++k) {
+              const acc_t xh = x_hat(k, nc), gi = g_of(xh, k, c), gw = gi * wp[c];
+              sum_g += gi, sum_gx += double(gi) * xh, sum_gw += gw, sum_gwx += double(gw) * xh;
             }
-          for (int64_t c = 0; c < p.c; ++c) {
-            dbp[nc0 + c] = acc_t(sum_g[c]), dwp[nc0 + c] = acc_t(sum_gx[c]);
-            a[c] = acc_t(sum_gw[c] / p.hw), bb[c] = acc_t(sum_gwx[c] / p.hw);
-          }
-          for (int64_t i = 0; i < p.hw; ++i)
-            for (int64_t c = 0; c < p.c; ++c) {
-              const int64_t k = i * p.c + c;
-              const acc_t xh = x_hat(x, k, nc0 + c), gi = g_of(xh, acc_t(g[k]), c);
-              dxp[off + k] = scalar_t(rsp[nc0 + c] * (gi * wp[c] - a[c] - xh * bb[c]));
+            acc_t a, bb;
+            finish(nc, sum_g, sum_gx, sum_gw, sum_gwx, a, bb);
+            for (int64_t k = off; k < off + p.hw; ++k) {
+              const acc_t xh = x_hat(k, nc);
+              dxp[k] = scalar_t(rsp[nc] * (g_of(xh, k, c) * wp[c] - a - xh * bb));
             }
-        }
+          }
+        });
+        return;
+      }
+      const int64_t C = p.c;
+      const auto sums = sum_row_chunks(p, 4 * C, [&](int64_t n, int64_t lo, int64_t hi, double* s) {
+        for (int64_t i = lo; i < hi; ++i)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t k = (n * p.hw + i) * C + c;
+            const acc_t xh = x_hat(k, n * C + c), gi = g_of(xh, k, c), gw = gi * wp[c];
+            s[c] += gi, s[C + c] += double(gi) * xh, s[2 * C + c] += gw;
+            s[3 * C + c] += double(gw) * xh;
+          }
       });
-    }
+      std::vector<acc_t> a(p.n * C), bb(p.n * C);
+      for (int64_t n = 0; n < p.n; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+          const double* s = sums.data() + n * 4 * C;
+          finish(n * C + c, s[c], s[C + c], s[2 * C + c], s[3 * C + c], a[n * C + c],
+                 bb[n * C + c]);
+        }
+      for_row_chunks(p, [&](int64_t n, int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t k = (n * p.hw + i) * C + c, nc = n * C + c;
+            const acc_t xh = x_hat(k, nc);
+            dxp[k] = scalar_t(rsp[nc] * (g_of(xh, k, c) * wp[c] - a[nc] - xh * bb[nc]));
+          }
+      });
+    });
   });
   const Tensor none = at::empty({0}, p.x.options().dtype(stats_dtype));
   return {dx, weight.has_value() ? dw : none, bias.has_value() ? db : none};

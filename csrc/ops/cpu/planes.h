@@ -2,9 +2,9 @@
 // natively (NCHW planes, NHWC rows), argument checks, activations and the plane statistics.
 //
 // Statistics follow the spec (lomit_fast/ops/reference.py): biased variance from two passes over
-// the plane (never E[x^2] - E[x]^2), eps inside the square root. Sums run in fp64 (a plane of up
-// to 64K elements is then exact to fp32 output precision); elementwise math runs in the op dtype
-// (fp32 for fp16/bf16/fp32 input, fp64 for fp64), which is also the dtype of the saved mean/rstd.
+// the plane (never E[x^2] - E[x]^2), eps inside the square root. Elementwise math runs in the op
+// dtype (fp32 for fp16/bf16/fp32 input, fp64 for fp64), also the dtype of the saved mean/rstd;
+// plane sums are blocked (fp32 lanes, fp64 across blocks), reductions across rows run in fp64.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,7 +12,9 @@
 #include <ATen/Parallel.h>
 #include <c10/util/string_view.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,61 +66,142 @@ inline Activation parse_activation(c10::string_view name) {
               std::string(name), "'");
 }
 
-template <typename T>
-inline T activate(T y, Activation a, T slope) {
-  if (a == Activation::relu) return y > T(0) ? y : T(0);
-  if (a == Activation::leaky_relu) return y >= T(0) ? y : y * slope;
+// The activation is a template argument so that every elementwise loop vectorises.
+template <Activation A, typename T>
+inline T activate(T y, T slope) {
+  if constexpr (A == Activation::relu) return y > T(0) ? y : T(0);
+  if constexpr (A == Activation::leaky_relu) return y >= T(0) ? y : y * slope;
   return y;
 }
 
 // d act(y) / dy, with the reference's conventions at 0: relu' = 0, leaky_relu' = 1.
-template <typename T>
-inline T activate_grad(T y, Activation a, T slope) {
-  if (a == Activation::relu) return y > T(0) ? T(1) : T(0);
-  if (a == Activation::leaky_relu) return y >= T(0) ? T(1) : slope;
+template <Activation A, typename T>
+inline T activate_grad(T y, T slope) {
+  if constexpr (A == Activation::relu) return y > T(0) ? T(1) : T(0);
+  if constexpr (A == Activation::leaky_relu) return y >= T(0) ? T(1) : slope;
   return T(1);
 }
 
-// Sum of f(i) for i in [0, len) in fp64. Sixteen accumulators: the compiler packs them into
-// vector registers, and several independent chains hide the latency of the adds.
+// f(std::integral_constant<Activation, a>{}): a loop body compiled once per activation.
+template <typename F>
+inline void with_activation(Activation a, F&& f) {
+  using A = Activation;
+  if (a == A::relu) return f(std::integral_constant<A, A::relu>{});
+  if (a == A::leaky_relu) return f(std::integral_constant<A, A::leaky_relu>{});
+  return f(std::integral_constant<A, A::none>{});
+}
+
+// Sum of f(i) for i in [0, len): 32 lanes of f's type (fp32, or fp64 for fp64 input) over
+// blocks of 1024 elements, the blocks added in fp64. Vector speed with several add chains in
+// flight, and about the error of a pairwise sum, also for large means.
 template <typename F>
 inline double sum_of(int64_t len, F&& f) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += f(i + k);
-  for (; i < len; ++i) acc[0] += f(i);
+  using V = decltype(f(int64_t(0)));
+  constexpr int kLanes = 32;
+  constexpr int64_t kBlock = 1024;
   double total = 0;
-  for (int k = 0; k < kLanes; ++k) total += acc[k];
+  for (int64_t start = 0; start < len; start += kBlock) {
+    const int64_t end = std::min(len, start + kBlock);
+    V acc[kLanes] = {};
+    int64_t i = start;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += f(i + k);
+    double block = 0;
+    for (; i < end; ++i) block += f(i);
+    for (int k = 0; k < kLanes; ++k) block += acc[k];
+    total += block;
+  }
   return total;
 }
 
-// (mean, rstd) of one contiguous plane.
+// (mean, rstd) of one contiguous plane; elementwise math in the compute type T_acc.
 template <typename T>
 inline std::pair<double, double> plane_moments(const T* x, int64_t len, double eps) {
-  const double mean = sum_of(len, [&](int64_t i) { return double(x[i]); }) / len;
+  using acc_t = at::opmath_type<T>;
+  const double mean = sum_of(len, [&](int64_t i) { return acc_t(x[i]); }) / len;
+  const acc_t center = acc_t(mean);
   const double var = sum_of(len, [&](int64_t i) {
-    const double d = double(x[i]) - mean;
+    const acc_t d = acc_t(x[i]) - center;
     return d * d;
   }) / len;
   return {mean, 1.0 / std::sqrt(var + eps)};
 }
 
-// mean[c], rstd[c] of every channel of one NHWC sample (rows of C channels, hw rows).
-template <typename T>
-inline void row_moments(const T* x, int64_t hw, int64_t channels, double eps, double* mean,
-                        double* rstd) {
-  std::vector<double> acc(channels, 0.0);
-  for (int64_t p = 0; p < hw; ++p)
-    for (int64_t c = 0; c < channels; ++c) acc[c] += double(x[p * channels + c]);
-  for (int64_t c = 0; c < channels; ++c) mean[c] = acc[c] / hw, acc[c] = 0.0;
-  for (int64_t p = 0; p < hw; ++p)
-    for (int64_t c = 0; c < channels; ++c) {
-      const double d = double(x[p * channels + c]) - mean[c];
-      acc[c] += d * d;
+// NHWC: sample n is hw rows of C channels. Rows are cut into chunks of ~16K elements that never
+// cross a sample, so the reductions are parallel even at batch 1.
+struct RowChunks {
+  int64_t rows, per_sample;  // rows per chunk, chunks per sample
+  RowChunks(const Planes& p)
+      : rows(std::max<int64_t>(1, 16384 / std::max<int64_t>(p.c, 1))),
+        per_sample((p.hw + rows - 1) / rows) {}
+};
+
+// body(n, row_begin, row_end) over every chunk of every sample, in parallel.
+template <typename F>
+inline void for_row_chunks(const Planes& p, F&& body) {
+  const RowChunks chunks(p);
+  at::parallel_for(0, p.n * chunks.per_sample, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t n = k / chunks.per_sample, lo = (k % chunks.per_sample) * chunks.rows;
+      body(n, lo, std::min(p.hw, lo + chunks.rows));
     }
-  for (int64_t c = 0; c < channels; ++c) rstd[c] = 1.0 / std::sqrt(acc[c] / hw + eps);
+  });
+}
+
+// Per-sample sums of `width` quantities: body(n, row_begin, row_end, acc) adds its chunk into
+// acc[0, width) (zeroed, fp64); returns totals (N x width), partial sums added exactly as fp64.
+template <typename F>
+inline std::vector<double> sum_row_chunks(const Planes& p, int64_t width, F&& body) {
+  const RowChunks chunks(p);
+  std::vector<double> partial(p.n * chunks.per_sample * width, 0.0);
+  at::parallel_for(0, p.n * chunks.per_sample, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t n = k / chunks.per_sample, lo = (k % chunks.per_sample) * chunks.rows;
+      body(n, lo, std::min(p.hw, lo + chunks.rows), partial.data() + k * width);
+    }
+  });
+  std::vector<double> total(p.n * width, 0.0);
+  for (int64_t k = 0; k < p.n * chunks.per_sample; ++k)
+    for (int64_t j = 0; j < width; ++j)
+      total[(k / chunks.per_sample) * width + j] += partial[k * width + j];
+  return total;
+}
+
+// sum over rows [lo, hi) of sample n of f(row pointer, c), per channel, added into acc (fp64):
+// blocks of 64 rows summed in the compute type (vector speed), the blocks added in fp64.
+template <typename T, typename F>
+inline void add_row_sums(const Planes& p, const T* x, int64_t n, int64_t lo, int64_t hi,
+                         double* acc, F&& f) {
+  constexpr int64_t kRows = 64;
+  std::vector<at::opmath_type<T>> block(p.c);
+  for (int64_t start = lo; start < hi; start += kRows) {
+    std::fill(block.begin(), block.end(), 0);
+    for (int64_t i = start; i < std::min(hi, start + kRows); ++i) {
+      const T* row = x + (n * p.hw + i) * p.c;
+      for (int64_t c = 0; c < p.c; ++c) block[c] += f(row, c);
+    }
+    for (int64_t c = 0; c < p.c; ++c) acc[c] += block[c];
+  }
+}
+
+// mean[n * C + c], rstd[n * C + c] of every channel of every NHWC sample (two passes).
+template <typename T>
+inline void row_moments(const Planes& p, const T* x, double eps, std::vector<double>& mean,
+                        std::vector<double>& rstd) {
+  using acc_t = at::opmath_type<T>;
+  mean = sum_row_chunks(p, p.c, [&](int64_t n, int64_t lo, int64_t hi, double* acc) {
+    add_row_sums(p, x, n, lo, hi, acc, [](const T* row, int64_t c) { return acc_t(row[c]); });
+  });
+  for (double& m : mean) m /= p.hw;
+  std::vector<acc_t> center(mean.begin(), mean.end());
+  rstd = sum_row_chunks(p, p.c, [&](int64_t n, int64_t lo, int64_t hi, double* acc) {
+    const acc_t* mu = center.data() + n * p.c;
+    add_row_sums(p, x, n, lo, hi, acc, [&](const T* row, int64_t c) {
+      const acc_t d = acc_t(row[c]) - mu[c];
+      return d * d;
+    });
+  });
+  for (double& r : rstd) r = 1.0 / std::sqrt(r / p.hw + eps);
 }
 
 // Planes per parallel task: enough elements to amortise a task (~16K), at least one plane.
