@@ -37,7 +37,7 @@ def extension_modules():
     common = dict(extra_compile_args=args, extra_link_args=["-fopenmp"],
                   include_dirs=[os.path.abspath("csrc")])
     if use_cuda:
-        args["nvcc"] = ["-O3", "--use_fast_math"]
+        args["nvcc"] = ["-O3", "--fmad=false"]  # IEEE division/sqrt, no contracted FMAs
         ext = cpp_extension.CUDAExtension("lomit_fast._C", sources + cuda_sources,
                                           define_macros=[("WITH_CUDA", None)], **common)
     else:

@@ -28,7 +28,8 @@ class InferenceModule(nn.Module):
 
     def __init__(self, generator: Generator):
         super().__init__()
-        self.generator = generator.eval()
+        self.generator = generator
+        self.eval()  # the wrapper too: exporters warn about (and may trace) training mode
 
     def forward(self, images: Tensor, exemplars: Tensor, mask_in: Tensor, mask_ex: Tensor):
         gen = self.generator
