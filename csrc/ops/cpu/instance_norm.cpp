@@ -65,13 +65,14 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_cpu(const Tensor& input,
       for (int64_t nc = 0; nc < p.n * p.c; ++nc)
         mp[nc] = acc_t(m[nc]), rp[nc] = acc_t(r[nc]), scale[nc] = acc_t(r[nc]) * wp[nc % p.c];
       for_row_chunks(p, [&](int64_t n, int64_t lo, int64_t hi) {
-        const acc_t *mu = mp + n * p.c, *sc = scale.data() + n * p.c;
-        for (int64_t i = lo; i < hi; ++i) {
-          const int64_t row = (n * p.hw + i) * p.c;
+        // restrict: no runtime alias checks in front of every (short) row loop
+        const acc_t *__restrict mu = mp + n * p.c, *__restrict sc = scale.data() + n * p.c;
+        const acc_t* __restrict shift = bp;
+        const scalar_t* __restrict x = xp + (n * p.hw + lo) * p.c;
+        scalar_t* __restrict out = yp + (n * p.hw + lo) * p.c;
+        for (int64_t i = lo; i < hi; ++i, x += p.c, out += p.c)
           for (int64_t c = 0; c < p.c; ++c)
-            yp[row + c] = scalar_t(activate<A.value>((acc_t(xp[row + c]) - mu[c]) * sc[c] + bp[c],
-                                                     slope));
-        }
+            out[c] = scalar_t(activate<A.value>((acc_t(x[c]) - mu[c]) * sc[c] + shift[c], slope));
       });
     });
   });

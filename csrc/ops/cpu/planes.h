@@ -168,19 +168,23 @@ inline std::vector<double> sum_row_chunks(const Planes& p, int64_t width, F&& bo
 }
 
 // sum over rows [lo, hi) of sample n of f(row pointer, c), per channel, added into acc (fp64):
-// blocks of 64 rows summed in the compute type (vector speed), the blocks added in fp64.
+// blocks of 64 rows summed in the compute type (vector speed), the blocks added in fp64. Rows go
+// round-robin to four partial sums: with one, each row's add waits for the previous row's
+// store (a chain of store-to-load forwarding, ~3x slower for 16 channels).
 template <typename T, typename F>
 inline void add_row_sums(const Planes& p, const T* x, int64_t n, int64_t lo, int64_t hi,
                          double* acc, F&& f) {
-  constexpr int64_t kRows = 64;
-  std::vector<at::opmath_type<T>> block(p.c);
+  constexpr int64_t kRows = 64, kWays = 4;
+  std::vector<at::opmath_type<T>> block(kWays * p.c);
   for (int64_t start = lo; start < hi; start += kRows) {
     std::fill(block.begin(), block.end(), 0);
     for (int64_t i = start; i < std::min(hi, start + kRows); ++i) {
-      const T* row = x + (n * p.hw + i) * p.c;
-      for (int64_t c = 0; c < p.c; ++c) block[c] += f(row, c);
+      const T* __restrict row = x + (n * p.hw + i) * p.c;
+      auto* __restrict sum = block.data() + (i % kWays) * p.c;
+      for (int64_t c = 0; c < p.c; ++c) sum[c] += f(row, c);
     }
-    for (int64_t c = 0; c < p.c; ++c) acc[c] += block[c];
+    for (int64_t w = 0; w < kWays; ++w)
+      for (int64_t c = 0; c < p.c; ++c) acc[c] += block[w * p.c + c];
   }
 }
 
