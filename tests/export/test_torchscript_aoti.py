@@ -136,3 +136,14 @@ def test_translator_rejects_a_wrong_or_mismatched_file(checkpoint, torchscript_f
                                    model_file=str(tmp_path / "nope.pt"))
     with pytest.raises(BackendError, match="translates 32x32 images, the checkpoint 64x64"):
         Translator.from_checkpoint(None, backend="torchscript", model_file=str(torchscript_file))
+
+
+def test_export_cli_errors_name_the_problem(checkpoint, tmp_path, capsys):
+    from lomit_fast.cli import main
+    assert main(["export", "--format", "aoti", "--out", str(tmp_path / "g.pt"),
+                 "--checkpoint", str(checkpoint)]) == 2
+    assert "must end in .pt2" in capsys.readouterr().err
+    assert main(["export", "--format", "torchscript", "--out", str(tmp_path / "g.pt"),
+                 "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "nothing is written when an export fails"
