@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lomit-installed
-SOURCES := requirements.txt pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*/*.cpp csrc/*/*/*.cpp csrc/*/*/*.cu csrc/*/*.h)
+SOURCES := requirements.txt pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*/*.cpp csrc/*/*/*.cpp \
+	csrc/*/*/*.cu csrc/*/*.h csrc/*/*/*.h csrc/*/*/*.cuh)
 
 APP := build/app/lomit-translate-cpp
-APP_SOURCES := $(wildcard csrc/app/* csrc/engine/* csrc/ops/*.cpp csrc/ops/cpu/*)
+APP_SOURCES := $(wildcard csrc/app/* csrc/engine/* csrc/ops/*.cpp csrc/ops/*.h csrc/ops/cpu/*)
 DEBIAN_PACKAGES := cmake g++ libpng-dev libjpeg-dev
 
 .PHONY: demo test setup app debian-packages clean

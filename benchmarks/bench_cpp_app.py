@@ -9,7 +9,6 @@ benchmarks/results/cpp_app_<device>.csv and .png.
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ from lomit_fast.export.aoti import export_aoti
 from lomit_fast.export.torchscript import export_torchscript
 from lomit_fast.io import from_uint8, read_rgb, save_png, to_uint8
 
-from .harness import device_name, slug
+from .harness import device_name, slug, write_csv
 
 APP = Path(__file__).resolve().parents[1] / "build" / "app" / "lomit-translate-cpp"
 
@@ -105,11 +104,7 @@ def main() -> None:
             print(f"{engine:8s} {backend:12s} end to end {row['end_to_end_images_per_s']:8.1f} "
                   f"img/s   model {row['model_images_per_s']:8.1f} img/s", flush=True)
     path = Path(args.out) / f"cpp_app_{slug(device_name('cpu'))}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, rows)
     plot(rows, path.with_suffix(".png"))
     print(f"wrote {path} and {path.with_suffix('.png')}")
 

@@ -11,7 +11,6 @@ torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
@@ -25,7 +24,7 @@ from lomit_fast.config import load_config
 from lomit_fast.engine.translator import Translator
 from lomit_fast.ops import BackendError
 
-from .harness import device_name, slug, versions
+from .harness import device_name, slug, versions, write_csv
 
 CACHEABLE = {"eager", "native", "triton", "cpp"}
 
@@ -115,10 +114,7 @@ def main():
                     print(f"{backend:12s} {mode:20s} batch {batch:4d}: {row['images_per_s']:10.1f} "
                           f"img/s  p50 {row['latency_p50_ms']:9.2f} ms  p99 "
                           f"{row['latency_p99_ms']:9.2f} ms", flush=True)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out, rows)
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
 

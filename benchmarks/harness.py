@@ -131,6 +131,15 @@ def append_csv(path: Path, row: Row) -> None:
         writer.writerow(list(asdict(row).values()))
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows of dicts (the first one's keys are the header) to a new CSV file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def plot(csv_path: Path, png_path: Path, title: str) -> None:
     """Bar chart of percent-of-floor per shape, one bar per backend, a panel per pass/layout."""
     try:

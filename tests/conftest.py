@@ -18,21 +18,27 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def torchscript_file(checkpoint, tmp_path_factory):
-    """The small model exported as TorchScript (lomit-fast export --format torchscript)."""
+def export(checkpoint, folder, fmt: str, name: str):
+    """The small model exported by the CLI (lomit-fast export --format fmt)."""
     from lomit_fast.cli import main
-    path = tmp_path_factory.mktemp("torchscript") / "g.pt"
-    assert main(["export", "--format", "torchscript", "--out", str(path),
+    path = folder / name
+    assert main(["export", "--format", fmt, "--out", str(path),
                  "--checkpoint", str(checkpoint)]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoint, tmp_path_factory):
+    """The ONNX graph."""
+    return export(checkpoint, tmp_path_factory.mktemp("onnx"), "onnx", "g.onnx")
+
+
+@pytest.fixture(scope="session")
+def torchscript_file(checkpoint, tmp_path_factory):
+    return export(checkpoint, tmp_path_factory.mktemp("torchscript"), "torchscript", "g.pt")
 
 
 @pytest.fixture(scope="session")
 def aoti_file(checkpoint, tmp_path_factory):
-    """The small model compiled by AOTInductor for the CPU (~30 s: g++ on generated code)."""
-    from lomit_fast.cli import main
-    path = tmp_path_factory.mktemp("aoti") / "g.pt2"
-    assert main(["export", "--format", "aoti", "--out", str(path),
-                 "--checkpoint", str(checkpoint)]) == 0
-    return path
+    """The AOTInductor package for the CPU (~30 s: g++ compiles the generated code)."""
+    return export(checkpoint, tmp_path_factory.mktemp("aoti"), "aoti", "g.pt2")

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "../activation.h"
+
 namespace lomit::cpu {
 
 // A 4-D floating input seen as N x C planes of HW elements, dense in NCHW or NHWC.
@@ -54,16 +56,6 @@ inline at::Tensor small_arg(const at::Tensor& t, at::IntArrayRef shape, at::Scal
   TORCH_CHECK(at::isFloatingType(t.scalar_type()), name, " must be a floating tensor, got ",
               t.scalar_type());
   return t.to(dtype).contiguous();
-}
-
-enum class Activation { none, relu, leaky_relu };
-
-inline Activation parse_activation(c10::string_view name) {
-  if (name == "none") return Activation::none;
-  if (name == "relu") return Activation::relu;
-  if (name == "leaky_relu") return Activation::leaky_relu;
-  TORCH_CHECK(false, "activation must be one of ('none', 'relu', 'leaky_relu'), got '",
-              std::string(name), "'");
 }
 
 // The activation is a template argument so that every elementwise loop vectorises.

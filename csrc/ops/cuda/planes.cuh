@@ -12,6 +12,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/util/string_view.h>
 
+#include "../activation.h"
+
 namespace lomit::cuda {
 
 constexpr int kThreads = 256;
@@ -32,16 +34,6 @@ __device__ inline void block_sums(T (&v)[K]) {
     v[k] = total;
   }
   __syncthreads();  // partial may be reused by the next call
-}
-
-enum class Activation { none, relu, leaky_relu };
-
-inline Activation parse_activation(c10::string_view name) {
-  if (name == "none") return Activation::none;
-  if (name == "relu") return Activation::relu;
-  if (name == "leaky_relu") return Activation::leaky_relu;
-  TORCH_CHECK(false, "activation must be one of ('none', 'relu', 'leaky_relu'), got '",
-              std::string(name), "'");
 }
 
 template <typename T>
