@@ -115,12 +115,15 @@ class Translator:
         if cpp_ops.IMPORT_ERROR is not None:
             raise BackendError(f"backend '{self.backend}' is not available: "
                                f"{unavailable_reason('cpp')}")
+        if self.precision != "fp32":
+            raise BackendError(f"backend '{self.backend}' runs the file as exported (fp32), "
+                               f"not at precision {self.precision}")
         if model_file is None or Path(model_file).suffix != suffix:
             raise BackendError(f"backend '{self.backend}' needs an exported {suffix} file "
                                f"(lomit-fast export --format {self.backend}), got {model_file}")
         try:
             engine = cpp_ops.engine(model_file, str(self.device))
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise BackendError(str(e)) from None
         if engine.image_size != self.cfg.image_size:
             raise BackendError(f"{model_file} translates {engine.image_size}x{engine.image_size} "

@@ -134,6 +134,9 @@ def test_translator_rejects_a_wrong_or_mismatched_file(checkpoint, torchscript_f
     with pytest.raises(BackendError, match="model file not found"):
         Translator.from_checkpoint(checkpoint, backend="torchscript",
                                    model_file=str(tmp_path / "nope.pt"))
+    with pytest.raises(BackendError, match="runs the file as exported"):
+        Translator.from_checkpoint(checkpoint, backend="torchscript", precision="bf16",
+                                   model_file=str(torchscript_file))
     with pytest.raises(BackendError, match="translates 32x32 images, the checkpoint 64x64"):
         Translator.from_checkpoint(None, backend="torchscript", model_file=str(torchscript_file))
 
