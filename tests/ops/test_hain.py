@@ -77,3 +77,14 @@ def test_mixed_dtypes_and_broadcast_mask(backend, device):
     expected = hain_ref(c, m, *styles)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.float(), atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("backend, device", backend_devices())
+@pytest.mark.parametrize("channels", [16, 64])
+def test_channels_last_common_widths(backend, device, channels):
+    """Channel counts with their own CPU code path, planes over several row chunks, an offset
+    mean (the blocked fp32 sums must keep the two-pass accuracy)."""
+    require(backend, device)
+    c, *rest = inputs((1, channels, 33, 35), seed=3)
+    check_op(fast(backend), hain_ref, [c + 100, *rest], torch.float32, device,
+             memory_format=torch.channels_last)

@@ -75,3 +75,14 @@ def test_large_mean_keeps_precision(backend, device):
     require(backend, device)
     x, w, b = inputs((1, 2, 16, 16), True)
     check_op(fast(backend, "none"), ref("none"), [x + 1e4, w, b], torch.float32, device)
+
+
+@pytest.mark.parametrize("backend, device", backend_devices())
+@pytest.mark.parametrize("channels", [16, 64])
+def test_channels_last_common_widths(backend, device, channels):
+    """Channel counts with their own CPU code path, planes over several row chunks, an offset
+    mean (the blocked fp32 sums must keep the two-pass accuracy)."""
+    require(backend, device)
+    x, w, b = inputs((1, channels, 33, 35), True, seed=3)
+    check_op(fast(backend, "relu"), ref("relu"), [x + 100, w, b], torch.float32, device,
+             memory_format=torch.channels_last)
