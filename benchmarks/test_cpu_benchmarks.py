@@ -27,12 +27,13 @@ def no_grad_by_default():
         yield
 
 
-def test_train_step_64px_batch8(benchmark, tmp_path):
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_train_step_64px_batch8(benchmark, tmp_path, backend):
     cfg = load_config("configs/synthetic_64.yaml")
     cfg.train.batch_size = 8
     trainer = Trainer(cfg, tmp_path / "run")
     batches = list(trainer.source.batches(0, 3))
-    with torch.enable_grad():
+    with torch.enable_grad(), ops.use_backend(backend):
         benchmark.pedantic(trainer.train_step, args=batches[0], rounds=3, warmup_rounds=1)
 
 

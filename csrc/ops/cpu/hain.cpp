@@ -136,13 +136,14 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
           const scalar_t *x = xp + off, *g = gp + off;
           const acc_t* m = mk + (nc / p.c) * p.hw;
           const acc_t center = mup[nc], scale = rsp[nc], s0 = sb[nc], ds = sf[nc] - sb[nc];
-          double t[kSums] = {};
-          for (int64_t i = 0; i < p.hw; ++i) {
+          const auto t = sums_of<kSums, acc_t>(p.hw, [&](int64_t i, acc_t* v) {
             const acc_t xh = (acc_t(x[i]) - center) * scale, gi = acc_t(g[i]);
-            add(t, gi, m[i], xh, gi * (s0 + m[i] * ds));
-          }
+            const acc_t g_hat = gi * (s0 + m[i] * ds);
+            v[0] = gi, v[1] = gi * m[i], v[2] = gi * xh, v[3] = gi * xh * m[i];
+            v[4] = g_hat, v[5] = g_hat * xh;
+          });
           acc_t a, b;
-          finish(nc, t, a, b);
+          finish(nc, t.data(), a, b);
           for (int64_t i = 0; i < p.hw; ++i) {
             const acc_t xh = (acc_t(x[i]) - center) * scale;
             dcp[off + i] = scalar_t(scale * (acc_t(g[i]) * (s0 + m[i] * ds) - a - xh * b));

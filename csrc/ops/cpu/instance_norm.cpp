@@ -120,13 +120,12 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_backward_cpu(
         at::parallel_for(0, p.n * p.c, plane_grain(p.hw), [&](int64_t begin, int64_t end) {
           for (int64_t nc = begin; nc < end; ++nc) {
             const int64_t c = nc % p.c, off = nc * p.hw;
-            double sum_g = 0, sum_gx = 0, sum_gw = 0, sum_gwx = 0;
-            for (int64_t k = off; k < off + p.hw; ++k) {
-              const acc_t xh = x_hat(k, nc), gi = g_of(xh, k, c), gw = gi * wp[c];
-              sum_g += gi, sum_gx += double(gi) * xh, sum_gw += gw, sum_gwx += double(gw) * xh;
-            }
+            const auto sums = sums_of<4, acc_t>(p.hw, [&](int64_t i, acc_t* v) {
+              const acc_t xh = x_hat(off + i, nc), gi = g_of(xh, off + i, c), gw = gi * wp[c];
+              v[0] = gi, v[1] = gi * xh, v[2] = gw, v[3] = gw * xh;
+            });
             acc_t a, bb;
-            finish(nc, sum_g, sum_gx, sum_gw, sum_gwx, a, bb);
+            finish(nc, sums[0], sums[1], sums[2], sums[3], a, bb);
             for (int64_t k = off; k < off + p.hw; ++k) {
               const acc_t xh = x_hat(k, nc);
               dxp[k] = scalar_t(rsp[nc] * (g_of(xh, k, c) * wp[c] - a - xh * bb));

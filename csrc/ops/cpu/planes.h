@@ -13,6 +13,7 @@
 #include <c10/util/string_view.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <type_traits>
 #include <utility>
@@ -83,28 +84,44 @@ inline void with_activation(Activation a, F&& f) {
   return f(std::integral_constant<A, A::none>{});
 }
 
-// Sum of f(i) for i in [0, len): 32 lanes of f's type (fp32, or fp64 for fp64 input) over
-// blocks of 1024 elements, the blocks added in fp64. Vector speed with several add chains in
-// flight, and about the error of a pairwise sum, also for large means.
+// Sums over i in [0, len) of K quantities, f(i, v) writing them to v[0..K) in the compute type
+// V: lanes of V (vector registers, several add chains in flight) over blocks of 1024 elements,
+// each block's lanes added as a tree, the blocks added in fp64. Vector speed with about the
+// error of a pairwise sum, also for large means. A one-element plane sums exactly.
+template <int K, typename V, typename F>
+inline std::array<double, K> sums_of(int64_t len, F&& f) {
+  constexpr int kLanes = K == 1 ? 32 : 16;
+  constexpr int64_t kBlock = 1024;
+  std::array<double, K> total{};
+  for (int64_t start = 0; start < len; start += kBlock) {
+    const int64_t end = std::min(len, start + kBlock);
+    V acc[K][kLanes] = {};
+    int64_t i = start;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        V v[K];
+        f(i + l, v);
+        for (int k = 0; k < K; ++k) acc[k][l] += v[k];
+      }
+    for (; i < end; ++i) {
+      V v[K];
+      f(i, v);
+      for (int k = 0; k < K; ++k) total[k] += v[k];
+    }
+    for (int k = 0; k < K; ++k) {
+      for (int width = kLanes / 2; width > 0; width /= 2)
+        for (int l = 0; l < width; ++l) acc[k][l] += acc[k][l + width];
+      total[k] += acc[k][0];
+    }
+  }
+  return total;
+}
+
+// Sum of f(i) for i in [0, len) (f returns the compute type), as above.
 template <typename F>
 inline double sum_of(int64_t len, F&& f) {
   using V = decltype(f(int64_t(0)));
-  constexpr int kLanes = 32;
-  constexpr int64_t kBlock = 1024;
-  double total = 0;
-  for (int64_t start = 0; start < len; start += kBlock) {
-    const int64_t end = std::min(len, start + kBlock);
-    V acc[kLanes] = {};
-    int64_t i = start;
-    for (; i + kLanes <= end; i += kLanes)
-      for (int k = 0; k < kLanes; ++k) acc[k] += f(i + k);
-    double block = 0;
-    for (; i < end; ++i) block += f(i);
-    for (int width = kLanes / 2; width > 0; width /= 2)  // a tree: vector adds, not 32 in a row
-      for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
-    total += block + acc[0];
-  }
-  return total;
+  return sums_of<1, V>(len, [&](int64_t i, V* v) { v[0] = f(i); })[0];
 }
 
 // (mean, rstd) of one contiguous plane; elementwise math in the compute type T_acc.
