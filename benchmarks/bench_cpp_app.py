@@ -50,7 +50,8 @@ def python_engine(translator: Translator, files: list[Path], exemplar: Path, out
     return time.perf_counter() - start, model
 
 
-def cpp_app(model: Path, folder: Path, exemplar: Path, out: Path, batch: int) -> tuple[float, float]:
+def cpp_app(model: Path, folder: Path, exemplar: Path, out: Path,
+            batch: int) -> tuple[float, float]:
     result = subprocess.run([str(APP), "--model", str(model), "--input", str(folder), "--exemplar",
                              str(exemplar), "--output", str(out), "--batch", str(batch)],
                             capture_output=True, text=True, check=True)
@@ -80,12 +81,14 @@ def main() -> None:
         rng = np.random.default_rng(0)
         for i in range(args.images + 1):
             pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp / "ex.png" if i == args.images else inputs / f"{i:05d}.png")
+            name = tmp / "ex.png" if i == args.images else inputs / f"{i:05d}.png"
+            Image.fromarray(pixels).save(name)
         files = sorted(inputs.iterdir())
         exports = {"torchscript": export_torchscript(generator, tmp / "g.pt"),
                    "aoti": export_aoti(generator, tmp / "g.pt2")}
         runs = [("python", "cpp", None), ("python", "torchscript", exports["torchscript"]),
-                ("python", "aoti", exports["aoti"]), ("c++ app", "torchscript", exports["torchscript"]),
+                ("python", "aoti", exports["aoti"]),
+                ("c++ app", "torchscript", exports["torchscript"]),
                 ("c++ app", "aoti", exports["aoti"])]
         for engine, backend, model in runs:
             best = (float("inf"), float("inf"))

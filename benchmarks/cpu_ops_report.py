@@ -19,15 +19,16 @@ def rows_of(report: dict) -> list[tuple[str, tuple, str, dict]]:
     rows = defaultdict(dict)
     for bench in report["benchmarks"]:
         p = bench["params"]
-        op = bench["name"].split("[")[0].removeprefix("test_").replace("_forward_backward", " fwd+bwd")
+        op = bench["name"].split("[")[0].removeprefix("test_")
+        op = op.replace("_forward_backward", " fwd+bwd")
         rows[(op, tuple(p["shape"]), p.get("layout", "nchw"))][p["backend"]] = \
             bench["stats"]["median"] * 1e6
     return [(*key, times) for key, times in sorted(rows.items(), key=lambda kv: str(kv[0]))]
 
 
 def markdown(rows) -> str:
-    lines = ["| op | shape | layout | reference (composite) µs | native µs | compile µs | cpp µs "
-             "| composite / cpp |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| op | shape | layout | reference (composite) µs | native µs | compile µs "
+             "| cpp µs | composite / cpp |", "|---|---|---|---|---|---|---|---|"]
     for op, shape, layout, t in rows:
         cells = [f"{t[b]:.0f}" if b in t else "–" for b in BACKENDS]
         ratio = f"{t['reference'] / t['cpp']:.1f}x" if "cpp" in t else "–"

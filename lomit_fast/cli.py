@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "TorchScript, AOTInductor package)")
     p.add_argument("--format", required=True, choices=["onnx", "tensorrt", "torchscript", "aoti"])
     p.add_argument("--out", required=True,
-                   help="file to write (atomically): .onnx, .engine, .pt (torchscript), .pt2 (aoti)")
+                   help="file to write (atomically): .onnx, .engine, .pt (torchscript), "
+                        ".pt2 (aoti)")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
     p.add_argument("--fp16", action="store_true", help="onnx: an fp16 graph (statistics in fp32)")
     p.add_argument("--onnx", default=None, help="tensorrt: the ONNX file to build from")

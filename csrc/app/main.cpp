@@ -65,7 +65,8 @@ Options parse(int argc, char** argv) {
       } catch (const std::exception&) {
         o.batch = 0;
       }
-      if (o.batch < 1) throw std::invalid_argument("--batch must be a positive integer, got " + value);
+      if (o.batch < 1)
+        throw std::invalid_argument("--batch must be a positive integer, got " + value);
     } else {
       throw std::invalid_argument("unknown argument " + arg);
     }

@@ -106,7 +106,8 @@ at::Tensor Translator::check_mask(const char* name, const std::optional<at::Tens
   const bool image_res = m.dim() == 4 && m.size(2) == image_size_ && m.size(3) == image_size_;
   if (m.dim() != 4 || m.size(1) != 1 || (m.size(0) != batch && m.size(0) != 1) ||
       !(content_res || image_res))
-    throw std::invalid_argument(std::string(name) + " must have shape (N or 1, 1, h, w) with h = w = " +
+    throw std::invalid_argument(std::string(name) +
+                                " must have shape (N or 1, 1, h, w) with h = w = " +
                                 std::to_string(s) + " or " + std::to_string(image_size_) +
                                 ", got " + shape_of(m));
   auto out = m.to(device_, at::kFloat);

@@ -126,8 +126,9 @@ class Translator:
         except (RuntimeError, ValueError) as e:
             raise BackendError(str(e)) from None
         if engine.image_size != self.cfg.image_size:
+            size = self.cfg.image_size
             raise BackendError(f"{model_file} translates {engine.image_size}x{engine.image_size} "
-                               f"images, the checkpoint {self.cfg.image_size}x{self.cfg.image_size}")
+                               f"images, the checkpoint {size}x{size}")
         return engine
 
     def _triton_on_gpu(self) -> bool:

@@ -38,8 +38,9 @@ def register(namespace: str, stats_dtype: Callable[[Tensor], torch.dtype]) -> No
 
     @torch.library.register_fake(f"{namespace}::instance_norm_backward")
     def _(dy, x, weight, bias, mean, rstd, activation, negative_slope):
-        partial = lambda t: stats(x) if t is not None else x.new_empty((0,), dtype=stats_dtype(x))  # noqa
-        return output_like(x), partial(weight), partial(bias)
+        none = x.new_empty((0,), dtype=stats_dtype(x))
+        return output_like(x), stats(x) if weight is not None else none, \
+            stats(x) if bias is not None else none
 
     @torch.library.register_fake(f"{namespace}::hain")
     def _(c, mask, mu_f, sigma_f, mu_b, sigma_b, eps):

@@ -107,18 +107,20 @@ def test_engine_errors_are_clear(torchscript_file, aoti_file, tmp_path):
         cpp_ops.engine(garbage)
     with pytest.raises(ValueError, match="device must be"):
         cpp_ops.engine(torchscript_file, "tpu")
+    image, exemplar = torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    wrong_shape = r"images must have shape \(N, 3, 32, 32\), got "
     for path in (torchscript_file, aoti_file):
         engine = cpp_ops.engine(path)
-        with pytest.raises(ValueError, match=r"images must have shape \(N, 3, 32, 32\), got \[2, 3, 16, 16\]"):
-            engine.run(torch.zeros(2, 3, 16, 16), torch.zeros(1, 3, 32, 32))
-        with pytest.raises(ValueError, match=r"images must have shape \(N, 3, 32, 32\), got \[2, 1, 32, 32\]"):
-            engine.run(torch.zeros(2, 1, 32, 32), torch.zeros(1, 3, 32, 32))
+        with pytest.raises(ValueError, match=wrong_shape + r"\[2, 3, 16, 16\]"):
+            engine.run(torch.zeros(2, 3, 16, 16), exemplar)
+        with pytest.raises(ValueError, match=wrong_shape + r"\[2, 1, 32, 32\]"):
+            engine.run(torch.zeros(2, 1, 32, 32), exemplar)
         with pytest.raises(ValueError, match="exemplars must hold 1 or 2 images"):
-            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(3, 3, 32, 32))
+            engine.run(image, torch.zeros(3, 3, 32, 32))
         with pytest.raises(ValueError, match="mask_in must have shape"):
-            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32), torch.zeros(2, 1, 5, 5))
+            engine.run(image, exemplar, torch.zeros(2, 1, 5, 5))
         with pytest.raises(ValueError, match=r"mask_ex values must lie in \[0, 1\]"):
-            engine.run(torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32),
+            engine.run(image, exemplar,
                        mask_ex=torch.full((1, 1, 8, 8), 2.0))
 
 

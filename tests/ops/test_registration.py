@@ -91,7 +91,8 @@ def test_cpp_op_errors_name_the_argument():
 @pytest.mark.gpu
 @pytest.mark.parametrize("op", ["hain", "instance_norm"])
 def test_opcheck_compile_cuda(op):
-    """The full opcheck, aot_dispatch included, where Triton compiles (not under the interpreter)."""
+    """The full opcheck, aot_dispatch included, where Triton compiles (not under the
+    interpreter)."""
     ops = library("triton", "cuda")
     if op == "hain":
         args = hain_args("cuda", True)

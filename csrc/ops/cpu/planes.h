@@ -237,6 +237,8 @@ inline void row_moments(const Planes& p, const T* x, double eps, std::vector<dou
 }
 
 // Planes per parallel task: enough elements to amortise a task (~16K), at least one plane.
-inline int64_t plane_grain(int64_t hw) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(hw, 1)); }
+inline int64_t plane_grain(int64_t hw) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(hw, 1));
+}
 
 }  // namespace lomit::cpu

@@ -38,7 +38,8 @@ __global__ void forward_kernel(const scalar_t* __restrict__ x, const acc_t* __re
   if (threadIdx.x == 0) mean[plane] = mu, rstd[plane] = r;
   const Affine<acc_t> a(mf, sf, mb, sb, plane);
   for (int64_t i = threadIdx.x; i < hw; i += blockDim.x)
-    out[off + i] = scalar_t((acc_t(x[off + i]) - mu) * r * (a.s0 + m[i] * a.ds) + (a.b0 + m[i] * a.dm));
+    out[off + i] =
+        scalar_t((acc_t(x[off + i]) - mu) * r * (a.s0 + m[i] * a.ds) + (a.b0 + m[i] * a.dm));
 }
 
 template <typename scalar_t, typename acc_t>

@@ -24,7 +24,8 @@ __device__ inline void block_sums(T (&v)[K]) {
   __shared__ T partial[K][kThreads / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int k = 0; k < K; ++k) {
-    for (int offset = 16; offset > 0; offset /= 2) v[k] += __shfl_down_sync(0xffffffff, v[k], offset);
+    for (int offset = 16; offset > 0; offset /= 2)
+      v[k] += __shfl_down_sync(0xffffffff, v[k], offset);
     if (lane == 0) partial[k][warp] = v[k];
   }
   __syncthreads();
