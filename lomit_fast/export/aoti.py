@@ -27,6 +27,11 @@ def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> 
     if cpp_ops.IMPORT_ERROR is not None:
         raise BackendError("AOTInductor export needs the C++ ops of lomit_fast._C: "
                            + cpp_ops.IMPORT_ERROR)
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu or cuda[:index], got '{device}'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError(f"cannot compile for {device}: no CUDA device here (AOTInductor "
+                           f"compiles and checks on the device it targets)")
     path = Path(path)
     if path.suffix != ".pt2":
         raise ValueError(f"an AOTInductor package must end in .pt2, got {path}")

@@ -151,4 +151,8 @@ def test_export_cli_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert main(["export", "--format", "torchscript", "--out", str(tmp_path / "g.pt"),
                  "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["export", "--format", "aoti", "--out", str(tmp_path / "g.pt2"),
+                     "--checkpoint", str(checkpoint), "--device", "cuda"]) == 2
+        assert "no CUDA device here" in capsys.readouterr().err
     assert not list(tmp_path.iterdir()), "nothing is written when an export fails"
