@@ -17,28 +17,14 @@ namespace {
 
 using at::Tensor;
 
-// The per-sample style affines and the mask in the compute dtype, checked against c's planes.
-struct Style {
-  Tensor mask, mu_f, sigma_f, mu_b, sigma_b;
-};
-
-Style style_args(const Planes& p, const Tensor& c, const Tensor& mask, const Tensor& mu_f,
-                 const Tensor& sigma_f, const Tensor& mu_b, const Tensor& sigma_b,
-                 at::ScalarType dtype) {
-  const std::vector<int64_t> nc{p.n, p.c};  // (an IntArrayRef of a brace list would dangle)
-  return {small_arg(mask, {p.n, 1, c.size(2), c.size(3)}, dtype, "mask"),
-          small_arg(mu_f, nc, dtype, "mu_f"), small_arg(sigma_f, nc, dtype, "sigma_f"),
-          small_arg(mu_b, nc, dtype, "mu_b"), small_arg(sigma_b, nc, dtype, "sigma_b")};
-}
-
 std::tuple<Tensor, Tensor, Tensor> hain_cpu(const Tensor& content, const Tensor& mask,
                                             const Tensor& mu_f, const Tensor& sigma_f,
                                             const Tensor& mu_b, const Tensor& sigma_b, double eps) {
   const Planes p = dense_planes(content, "c");
-  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const Style s = style_args(p, content, mask, mu_f, sigma_f, mu_b, sigma_b, stats_dtype);
+  const auto dtype = stats_dtype(p.x);
+  const StyleArgs s = style_args(p.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
   Tensor out = at::empty_like(p.x);
-  Tensor mean = at::empty({p.n, p.c}, p.x.options().dtype(stats_dtype));
+  Tensor mean = at::empty({p.n, p.c}, p.x.options().dtype(dtype));
   Tensor rstd = at::empty_like(mean);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(), "lomit::hain", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -96,14 +82,14 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cpu(
     const Tensor& rstd) {
   const Planes p = dense_planes(content, "c");
   const Tensor dy = like_layout(grad, p, "dy");
-  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const Style s = style_args(p, content, mask, mu_f, sigma_f, mu_b, sigma_b, stats_dtype);
-  const Tensor mu = small_arg(mean, {p.n, p.c}, stats_dtype, "mean");
-  const Tensor rs = small_arg(rstd, {p.n, p.c}, stats_dtype, "rstd");
+  const auto dtype = stats_dtype(p.x);
+  const StyleArgs s = style_args(p.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
+  const Tensor mu = small_arg(mean, {p.n, p.c}, p.x, dtype, "mean");
+  const Tensor rs = small_arg(rstd, {p.n, p.c}, p.x, dtype, "rstd");
   Tensor dc = at::empty_like(p.x);
   Tensor dmask = at::zeros({p.n, 1, content.size(2), content.size(3)},
-                           p.x.options().dtype(stats_dtype));
-  Tensor dstyles = at::empty({4, p.n, p.c}, p.x.options().dtype(stats_dtype));
+                           p.x.options().dtype(dtype));
+  Tensor dstyles = at::empty({4, p.n, p.c}, p.x.options().dtype(dtype));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(),
                                   "lomit::hain_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;

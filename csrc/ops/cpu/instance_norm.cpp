@@ -15,13 +15,6 @@ namespace {
 
 using at::Tensor;
 
-// weight/bias as (C,) vectors in the compute dtype; None becomes 1 / 0.
-Tensor channel_affine(const c10::optional<Tensor>& t, int64_t channels, at::ScalarType dtype,
-                      double fill, const char* name) {
-  if (!t.has_value()) return at::full({channels}, fill, at::TensorOptions().dtype(dtype));
-  return small_arg(*t, {channels}, dtype, name);
-}
-
 std::tuple<Tensor, Tensor, Tensor> instance_norm_cpu(const Tensor& input,
                                                      const c10::optional<Tensor>& weight,
                                                      const c10::optional<Tensor>& bias, double eps,
@@ -30,11 +23,11 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_cpu(const Tensor& input,
   const Planes p = dense_planes(input, "x");
   const Activation act = parse_activation(activation);
   Tensor y = at::empty_like(p.x);
-  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  Tensor mean = at::empty({p.n, p.c}, p.x.options().dtype(stats_dtype));
+  const auto dtype = stats_dtype(p.x);
+  Tensor mean = at::empty({p.n, p.c}, p.x.options().dtype(dtype));
   Tensor rstd = at::empty_like(mean);
-  const Tensor w = channel_affine(weight, p.c, stats_dtype, 1.0, "weight");
-  const Tensor b = channel_affine(bias, p.c, stats_dtype, 0.0, "bias");
+  const Tensor w = channel_affine(weight, p.x, dtype, 1.0, "weight");
+  const Tensor b = channel_affine(bias, p.x, dtype, 0.0, "bias");
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(),
                                   "lomit::instance_norm", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -86,13 +79,13 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_backward_cpu(
   const Planes p = dense_planes(input, "x");
   const Tensor dy = like_layout(grad, p, "dy");
   const Activation act = parse_activation(activation);
-  const auto stats_dtype = p.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const Tensor mu = small_arg(mean, {p.n, p.c}, stats_dtype, "mean");
-  const Tensor rs = small_arg(rstd, {p.n, p.c}, stats_dtype, "rstd");
-  const Tensor w = channel_affine(weight, p.c, stats_dtype, 1.0, "weight");
-  const Tensor b = channel_affine(bias, p.c, stats_dtype, 0.0, "bias");
+  const auto dtype = stats_dtype(p.x);
+  const Tensor mu = small_arg(mean, {p.n, p.c}, p.x, dtype, "mean");
+  const Tensor rs = small_arg(rstd, {p.n, p.c}, p.x, dtype, "rstd");
+  const Tensor w = channel_affine(weight, p.x, dtype, 1.0, "weight");
+  const Tensor b = channel_affine(bias, p.x, dtype, 0.0, "bias");
   Tensor dx = at::empty_like(p.x);
-  Tensor dw = at::empty({p.n, p.c}, p.x.options().dtype(stats_dtype));
+  Tensor dw = at::empty({p.n, p.c}, p.x.options().dtype(dtype));
   Tensor db = at::empty_like(dw);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.x.scalar_type(),
                                   "lomit::instance_norm_backward", [&] {
@@ -161,7 +154,7 @@ std::tuple<Tensor, Tensor, Tensor> instance_norm_backward_cpu(
       });
     });
   });
-  const Tensor none = at::empty({0}, p.x.options().dtype(stats_dtype));
+  const Tensor none = at::empty({0}, p.x.options().dtype(dtype));
   return {dx, weight.has_value() ? dw : none, bias.has_value() ? db : none};
 }
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "../activation.h"
+#include "../arguments.h"
 
 namespace lomit::cpu {
 
@@ -31,15 +31,13 @@ struct Planes {
 };
 
 inline Planes dense_planes(const at::Tensor& x, const char* name) {
-  TORCH_CHECK(x.dim() == 4, name, " must be 4-D (N, C, H, W), got shape ", x.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), name, " must be a floating tensor, got ",
-              x.scalar_type());
+  check_input(x, name);
   TORCH_CHECK(x.device().is_cpu(), name, " must be a CPU tensor here, got ", x.device());
-  if (x.is_contiguous()) return {x, x.size(0), x.size(1), x.size(2) * x.size(3), false};
-  if (x.is_contiguous(at::MemoryFormat::ChannelsLast))
-    return {x, x.size(0), x.size(1), x.size(2) * x.size(3), true};
-  auto dense = x.contiguous();  // any other strides: read a copy
-  return {dense, x.size(0), x.size(1), x.size(2) * x.size(3), false};
+  const bool channels_last = !x.is_contiguous() &&
+                             x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  // NCHW and NHWC are read as they are; any other strides through a contiguous copy.
+  const at::Tensor dense = channels_last ? x : x.contiguous();
+  return {dense, x.size(0), x.size(1), x.size(2) * x.size(3), channels_last};
 }
 
 // A same-layout tensor (or a companion like dy) made to match the input's layout.
@@ -48,15 +46,6 @@ inline at::Tensor like_layout(const at::Tensor& t, const Planes& p, const char* 
               t.sizes());
   return t.contiguous(p.channels_last ? at::MemoryFormat::ChannelsLast
                                       : at::MemoryFormat::Contiguous);
-}
-
-// A small argument (per channel, per sample, per pixel) as a contiguous tensor of `dtype`.
-inline at::Tensor small_arg(const at::Tensor& t, at::IntArrayRef shape, at::ScalarType dtype,
-                            const char* name) {
-  TORCH_CHECK(t.sizes() == shape, name, " must have shape ", shape, ", got ", t.sizes());
-  TORCH_CHECK(at::isFloatingType(t.scalar_type()), name, " must be a floating tensor, got ",
-              t.scalar_type());
-  return t.to(dtype).contiguous();
 }
 
 // The activation is a template argument so that every elementwise loop vectorises.

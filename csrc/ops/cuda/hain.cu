@@ -88,18 +88,6 @@ __global__ void dmask_kernel(const scalar_t* __restrict__ dy, const scalar_t* __
   dmask[k] = total;
 }
 
-struct Styles {
-  Tensor mask, mu_f, sigma_f, mu_b, sigma_b;
-};
-
-Styles style_args(const Tensor& x, const Tensor& mask, const Tensor& mu_f, const Tensor& sigma_f,
-                  const Tensor& mu_b, const Tensor& sigma_b, at::ScalarType dtype) {
-  const std::vector<int64_t> nc{x.size(0), x.size(1)}, pixels{x.size(0), 1, x.size(2), x.size(3)};
-  return {small_arg(mask, pixels, x, dtype, "mask"), small_arg(mu_f, nc, x, dtype, "mu_f"),
-          small_arg(sigma_f, nc, x, dtype, "sigma_f"), small_arg(mu_b, nc, x, dtype, "mu_b"),
-          small_arg(sigma_b, nc, x, dtype, "sigma_b")};
-}
-
 std::tuple<Tensor, Tensor, Tensor> hain_cuda(const Tensor& content, const Tensor& mask,
                                              const Tensor& mu_f, const Tensor& sigma_f,
                                              const Tensor& mu_b, const Tensor& sigma_b,
@@ -107,7 +95,7 @@ std::tuple<Tensor, Tensor, Tensor> hain_cuda(const Tensor& content, const Tensor
   const Dense d = dense_input(content, "c");
   const c10::cuda::CUDAGuard guard(d.x.device());
   const auto dtype = stats_dtype(d.x);
-  const Styles st = style_args(d.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
+  const StyleArgs st = style_args(d.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
   const int64_t n = d.x.size(0), c = d.x.size(1), hw = d.x.size(2) * d.x.size(3);
   Tensor out = at::empty_like(d.x), mean = at::empty({n, c}, d.x.options().dtype(dtype));
   Tensor rstd = at::empty_like(mean);
@@ -136,7 +124,7 @@ std::tuple<Tensor, Tensor, Tensor> hain_backward_cuda(
   const c10::cuda::CUDAGuard guard(d.x.device());
   const Tensor dy = grad.contiguous();
   const auto dtype = stats_dtype(d.x);
-  const Styles st = style_args(d.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
+  const StyleArgs st = style_args(d.x, mask, mu_f, sigma_f, mu_b, sigma_b, dtype);
   const int64_t n = d.x.size(0), c = d.x.size(1), hw = d.x.size(2) * d.x.size(3);
   const Tensor mu = small_arg(mean, {n, c}, d.x, dtype, "mean");
   const Tensor rs = small_arg(rstd, {n, c}, d.x, dtype, "rstd");

@@ -56,12 +56,6 @@ __global__ void backward_kernel(const scalar_t* __restrict__ dy, const scalar_t*
   }
 }
 
-Tensor channel_affine(const c10::optional<Tensor>& t, const Tensor& like, at::ScalarType dtype,
-                      double fill, const char* name) {
-  if (!t.has_value()) return at::full({like.size(1)}, fill, like.options().dtype(dtype));
-  return small_arg(*t, {like.size(1)}, like, dtype, name);
-}
-
 std::tuple<Tensor, Tensor, Tensor> instance_norm_cuda(const Tensor& input,
                                                       const c10::optional<Tensor>& weight,
                                                       const c10::optional<Tensor>& bias,

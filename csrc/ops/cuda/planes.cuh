@@ -12,7 +12,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/util/string_view.h>
 
-#include "../activation.h"
+#include "../arguments.h"
 
 namespace lomit::cuda {
 
@@ -59,29 +59,13 @@ struct Dense {
 };
 
 inline Dense dense_input(const at::Tensor& x, const char* name) {
-  TORCH_CHECK(x.dim() == 4, name, " must be 4-D (N, C, H, W), got shape ", x.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), name, " must be a floating tensor, got ",
-              x.scalar_type());
+  check_input(x, name);
   const bool cl = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
   return {x.contiguous(), cl};
 }
 
 inline at::Tensor restore_layout(const at::Tensor& t, const Dense& d) {
   return d.channels_last ? t.contiguous(at::MemoryFormat::ChannelsLast) : t;
-}
-
-// A small argument (per channel, per sample, per pixel) as a contiguous tensor of `dtype` on x's
-// device.
-inline at::Tensor small_arg(const at::Tensor& t, at::IntArrayRef shape, const at::Tensor& like,
-                            at::ScalarType dtype, const char* name) {
-  TORCH_CHECK(t.sizes() == shape, name, " must have shape ", shape, ", got ", t.sizes());
-  TORCH_CHECK(t.device() == like.device(), name, " is on ", t.device(), " but the input is on ",
-              like.device());
-  return t.to(dtype).contiguous();
-}
-
-inline at::ScalarType stats_dtype(const at::Tensor& x) {
-  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
 }  // namespace lomit::cuda
