@@ -112,9 +112,7 @@ class Translator:
         """The C++ engine on an exported file, checked against this translator's model."""
         from ..ops import cpp_ops
         suffix = ENGINE_FILES[self.backend]
-        if cpp_ops.IMPORT_ERROR is not None:
-            raise BackendError(f"backend '{self.backend}' is not available: "
-                               f"{unavailable_reason('cpp')}")
+        cpp_ops.require(f"backend '{self.backend}'")
         if self.precision != "fp32":
             raise BackendError(f"backend '{self.backend}' runs the file as exported (fp32), "
                                f"not at precision {self.precision}")

@@ -24,9 +24,7 @@ MAX_BATCH = 4096
 def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> Path:
     """Compile `generator` for `device` into the package `path` (atomically); return the path."""
     from ..ops import cpp_ops
-    if cpp_ops.IMPORT_ERROR is not None:
-        raise BackendError("AOTInductor export needs the C++ ops of lomit_fast._C: "
-                           + cpp_ops.IMPORT_ERROR)
+    cpp_ops.require("AOTInductor export")
     if device.split(":")[0] not in ("cpu", "cuda"):
         raise ValueError(f"--device must be cpu or cuda[:index], got '{device}'")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..io import atomic_path
 from ..models import Generator
-from ..ops import BackendError, use_backend
+from ..ops import use_backend
 from .inference import METADATA_KEYS, InferenceModule, example_inputs, metadata
 
 
@@ -64,9 +64,7 @@ class OptionalMasks(nn.Module):
 def script_generator(generator: Generator) -> torch.jit.ScriptModule:
     """The scripted module (not yet saved); its norms call the lomit:: C++ ops."""
     from ..ops import cpp_ops
-    if cpp_ops.IMPORT_ERROR is not None:
-        raise BackendError("TorchScript export needs the C++ ops of lomit_fast._C: "
-                           + cpp_ops.IMPORT_ERROR)
+    cpp_ops.require("TorchScript export")
     generator = generator.cpu().eval()
     cfg = generator.cfg
     with use_backend("cpp"), torch.no_grad(), warnings.catch_warnings():

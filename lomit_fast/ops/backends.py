@@ -161,10 +161,7 @@ register_backend(Backend("triton", _triton_devices(), _triton_probe, _triton_ops
 
 def _cpp_probe() -> str | None:
     from . import cpp_ops
-    if cpp_ops.IMPORT_ERROR is not None:
-        return (f"the C++ extension lomit_fast._C is not built ({cpp_ops.IMPORT_ERROR}); "
-                "reinstall with `pip install --no-build-isolation -e .` and a C++ compiler")
-    return None
+    return cpp_ops.unavailable_reason()
 
 
 def _cpp_ops() -> Mapping[str, Callable]:
@@ -175,8 +172,7 @@ def _cpp_ops() -> Mapping[str, Callable]:
 def _cpp_devices() -> tuple[str, ...]:
     """CPU always; CUDA where the extension was compiled with its CUDA kernels."""
     from . import cpp_ops
-    return ("cpu", "cuda") if cpp_ops.IMPORT_ERROR is None and cpp_ops.built_with_cuda() \
-        else ("cpu",)
+    return ("cpu", "cuda") if cpp_ops.built_with_cuda() else ("cpu",)
 
 
 register_backend(Backend("cpp", _cpp_devices(), _cpp_probe, _cpp_ops))

@@ -21,6 +21,21 @@ else:
                           else torch.float32)
 
 
+def unavailable_reason() -> str | None:
+    """None when the extension is loaded, else why not and what to do."""
+    if IMPORT_ERROR is None:
+        return None
+    return (f"the C++ extension lomit_fast._C is not built ({IMPORT_ERROR}); reinstall with "
+            "`pip install --no-build-isolation -e .` and a C++ compiler")
+
+
+def require(purpose: str) -> None:
+    """Raise BackendError saying that `purpose` needs the extension, where it is not built."""
+    if IMPORT_ERROR is not None:
+        from .backends import BackendError
+        raise BackendError(f"{purpose} needs the C++ ops: {unavailable_reason()}")
+
+
 def built_with_cuda() -> bool:
     return IMPORT_ERROR is None and _C.built_with_cuda()
 
