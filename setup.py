@@ -11,6 +11,13 @@ import sys
 from setuptools import find_packages, setup
 
 
+def package_version() -> str:
+    """lomit_fast/version.py, the one place the version is written."""
+    scope: dict = {}
+    exec(open(os.path.join("lomit_fast", "version.py")).read(), scope)
+    return scope["__version__"]
+
+
 def extension_modules():
     if os.environ.get("LOMIT_BUILD_EXT") == "0":
         return [], {}
@@ -35,11 +42,13 @@ def extension_modules():
     # g_hat - mean(g_hat) being exactly 0 on one-pixel planes.
     args = {"cxx": ["-O3", "-fopenmp", "-ffp-contract=off", *native]}
     common = dict(extra_compile_args=args, extra_link_args=["-fopenmp"],
-                  include_dirs=[os.path.abspath("csrc")])
+                  include_dirs=[os.path.abspath("csrc")],
+                  define_macros=[("LOMIT_VERSION", f'"{package_version()}"')])
     if use_cuda:
         args["nvcc"] = ["-O3", "--fmad=false"]  # IEEE division/sqrt, no contracted FMAs
         ext = cpp_extension.CUDAExtension("lomit_fast._C", sources + cuda_sources,
-                                          define_macros=[("WITH_CUDA", None)], **common)
+                                          **common)
+        ext.define_macros.append(("WITH_CUDA", None))
     else:
         ext = cpp_extension.CppExtension("lomit_fast._C", sources, **common)
     return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}

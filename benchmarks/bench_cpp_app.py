@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lomit_fast.checkpoint import load_generator
+from lomit_fast.models.checkpoint import load_generator
 from lomit_fast.engine.translator import Translator
 from lomit_fast.export.aoti import export_aoti
 from lomit_fast.export.torchscript import export_torchscript
-from lomit_fast.io import from_uint8, read_rgb, save_png, to_uint8
+from lomit_fast.data.images import from_uint8, read_rgb, save_png, to_uint8
 
 from .harness import device_name, slug, write_csv
 

@@ -1,9 +1,9 @@
 """End-to-end generator benchmark: images/s per backend and batch size, batch-1 latency.
 
     python -m benchmarks.bench_generator [--config configs/celeba_128.yaml] [--batches 1,8,32]
-        [--backends eager,native,cpp,compile,onnxruntime,torchscript,aoti,triton]
+        [--backends reference,native,cpp,compile,onnxruntime,torchscript,aoti,triton]
 Each backend translates the same random batch with one exemplar for the whole batch (cached
-where the backend supports it: eager, native, cpp, triton) and with a different exemplar per
+where the backend supports it: reference, native, cpp, triton) and with a different exemplar per
 image. The graph backends run files exported for the occasion (ONNX, TorchScript, AOTI).
 Outputs are checked against eager before anything is timed. FLOPs per image come from
 torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .png.
@@ -26,7 +26,7 @@ from lomit_fast.ops import BackendError
 
 from .harness import device_name, slug, versions, write_csv
 
-CACHEABLE = {"eager", "native", "triton", "cpp"}
+CACHEABLE = {"reference", "native", "triton", "cpp"}
 
 
 def flops_per_image(generator: Generator, size: int) -> float:
@@ -56,7 +56,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batches", default=None, help="default: 1,8,32 on CPU, 1..256 on GPU")
     parser.add_argument("--backends",
-                        default="eager,native,cpp,compile,onnxruntime,torchscript,aoti,triton")
+                        default="reference,native,cpp,compile,onnxruntime,torchscript,aoti,triton")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per case")
     parser.add_argument("--out", default="benchmarks/results")
@@ -74,7 +74,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        eager = Translator(generator, "eager", args.precision, device)
+        eager = Translator(generator, "reference", args.precision, device)
         for backend in args.backends.split(","):
             try:
                 model_file = export_for(backend, generator, Path(tmp), device)

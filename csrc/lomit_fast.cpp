@@ -7,7 +7,7 @@
 #include "engine/translator.h"
 
 namespace lomit {
-std::string version() { return "0.1.0"; }
+std::string version() { return LOMIT_VERSION; }  // from lomit_fast/version.py (setup.py)
 bool built_with_cuda() {
 #ifdef WITH_CUDA
   return true;

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_generator
+from .data.images import image_grid, save_png
+from .data.synthetic import synthetic_batch
+from .models.checkpoint import CheckpointError, load_generator
 from .config import ConfigError
-from .io import atomic_path, image_grid, save_png
-from .models.generator import upsample_mask
+from .io import atomic_path
 from .ops import BackendError, use_backend
-from .train.synthetic import synthetic_batch
+from .ops.reference import upsample_mask
 
 DEMO_SEED = 90210  # a synthetic seed never used for training
 
@@ -23,7 +24,7 @@ DEMO_SEED = 90210  # a synthetic seed never used for training
 def demo(args: argparse.Namespace) -> int:
     """Translate freshly generated synthetic images with the shipped model: a PNG grid and the
     locality metrics on held-out images."""
-    from .eval.metrics import evaluate_synthetic
+    from .data.locality import evaluate_synthetic
     torch.manual_seed(args.seed)
     generator = load_generator(args.checkpoint)
     size = generator.cfg.image_size
@@ -129,7 +130,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .eval.metrics import evaluate_synthetic
+    from .data.locality import evaluate_synthetic
     generator = load_generator(args.checkpoint, args.device)
     with use_backend(args.backend):
         if args.inception:
@@ -143,6 +144,35 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.out:
         with atomic_path(args.out) as tmp:
             tmp.write_text(text + "\n")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The HTTP service with dynamic batching, and the mask-painting page at / (engine/serve.py)."""
+    try:
+        from .engine import serve as service
+    except ImportError as e:
+        raise ValueError(f"{e.name} is not installed (pip install -e '.[serve]')") from None
+    from .engine.translator import Translator
+    for flag, value, low in (("--max-batch", args.max_batch, 1), ("--port", args.port, 0),
+                             ("--max-wait-ms", args.max_wait_ms, 0),
+                             ("--max-upload-mb", args.max_upload_mb, 0.001),
+                             ("--max-pixels", args.max_pixels, 1)):
+        if value < low:
+            raise ValueError(f"{flag} must be at least {low}, got {value}")
+    translator = Translator.from_checkpoint(args.checkpoint, args.backend, args.precision,
+                                            args.device, model_file=args.model_file)
+    limits = service.Limits(int(args.max_upload_mb * 2 ** 20), args.max_pixels)
+    app = service.create_app(translator, args.max_batch, args.max_wait_ms, limits, args.checkpoint)
+    sock = service.listen(args.host, args.port)
+    if not service.is_loopback(args.host):
+        print(f"lomit-fast serve: warning: {args.host} is reachable from other machines and the "
+              "service has no authentication", file=sys.stderr)
+    size = translator.cfg.image_size
+    print(f"lomit-fast serve: {service.url(sock)} ({translator.backend}, {size}x{size}, "
+          f"max batch {args.max_batch}, max wait {args.max_wait_ms:g} ms); Ctrl-C stops",
+          flush=True)
+    service.run(app, sock, args.log_level)
     return 0
 
 
@@ -171,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-masks", action="store_true", help="also write both masks as PNG")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--backend", default="auto",
-                   help="auto | eager | native | triton | cpp | compile | onnxruntime | "
+                   help="auto | reference | native | triton | cpp | compile | onnxruntime | "
                         "torchscript | aoti | tensorrt")
     p.add_argument("--model-file", default=None,
                    help="exported file: .onnx for --backend onnxruntime, engine for tensorrt, "
@@ -224,6 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=evaluate)
+
+    p = commands.add_parser("serve", help="HTTP service with dynamic batching, and the page at /")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free one; default 8000)")
+    p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
+    p.add_argument("--backend", default="auto", help="as for translate (default: auto)")
+    p.add_argument("--model-file", default=None, help="exported file, as for translate")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--max-batch", type=int, default=32, help="requests per batch (default: 32)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="how long a request waits for batch-mates (default: 5)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0,
+                   help="largest request body in MiB (default: 20)")
+    p.add_argument("--max-pixels", type=int, default=4096 * 4096,
+                   help="largest uploaded image in pixels (default: 4096x4096)")
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level; info also logs each request (default: warning)")
+    p.set_defaults(run=serve)
     return parser
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lomit_fast import Generator
-from lomit_fast.checkpoint import save_weights
+from lomit_fast.models.checkpoint import save_weights
 from lomit_fast.config import load_config
 
 

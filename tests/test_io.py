@@ -1,45 +1,7 @@
-"""Image reading (odd formats converted or refused with the file name), atomic writes, grids."""
-import numpy as np
+"""Atomic writes: all or nothing, readable by others."""
 import pytest
-import torch
-from PIL import Image
 
 from lomit_fast import io
-
-
-def test_odd_images_are_converted(tmp_path):
-    rgb = (np.random.default_rng(0).random((8, 10, 3)) * 255).astype(np.uint8)
-    Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
-    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
-    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
-    Image.fromarray((np.arange(80).reshape(8, 10) * 800).astype(np.uint16)).save(tmp_path / "16.png")
-    for name in ("gray", "rgba", "palette", "16"):
-        a = io.read_rgb(tmp_path / f"{name}.png")
-        assert a.shape == (8, 10, 3) and a.dtype == np.uint8, name
-    assert io.read_rgb(tmp_path / "16.png").max() > 200  # 16-bit range scaled, not clipped
-
-
-def test_rgba_is_composited_over_white(tmp_path):
-    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
-    assert (io.read_rgb(tmp_path / "clear.png") == 255).all()
-
-
-def test_unreadable_images_name_the_file(tmp_path):
-    (tmp_path / "broken.png").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="broken.png: cannot read image"):
-        io.read_rgb(tmp_path / "broken.png")
-    full = tmp_path / "full.png"
-    Image.new("RGB", (16, 16)).save(full)
-    (tmp_path / "truncated.png").write_bytes(full.read_bytes()[:40])
-    with pytest.raises(ValueError, match="truncated.png"):
-        io.read_rgb(tmp_path / "truncated.png")
-
-
-def test_huge_images_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "MAX_PIXELS", 100)
-    Image.new("RGB", (11, 10)).save(tmp_path / "big.png")
-    with pytest.raises(ValueError, match="big.png: image is 11x10, larger than"):
-        io.read_rgb(tmp_path / "big.png")
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -56,10 +18,3 @@ def test_atomic_writes_are_readable_by_others(tmp_path):
     with io.atomic_path(tmp_path / "new.txt") as tmp:
         tmp.write_text("x")
     assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
-
-
-def test_uint8_round_trip_and_grid():
-    a = np.random.default_rng(1).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
-    assert (io.to_uint8(io.from_uint8(a)) == a).all()
-    grid = io.image_grid([io.from_uint8(a), torch.zeros(2, 1, 6, 5)], pad=1)
-    assert grid.shape == (2 * 7 + 1, 2 * 6 + 1, 3)

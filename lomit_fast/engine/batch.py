@@ -23,8 +23,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..io import IMAGE_SUFFIXES, atomic_path, from_uint8, read_mask, read_rgb, save_png, to_uint8
-from ..models.generator import upsample_mask
+from ..data.images import IMAGE_SUFFIXES, from_uint8, read_mask, read_rgb, save_png, to_uint8
+from ..io import atomic_path
+from ..ops.reference import upsample_mask
 from .translator import Translator
 
 

@@ -5,11 +5,14 @@
     cache = t.cache_exemplar(exemplar)                           # one exemplar for many inputs
     images, _, _ = t.translate(x, cache)
 
-Backends: eager (reference ops), native (torch's own norm kernels), triton (fused kernels, CUDA),
-compile (torch.compile), onnxruntime (an exported ONNX graph), tensorrt (a serialized engine,
-where TensorRT is installed), cpp (the C++ ops of lomit_fast._C), torchscript and aoti (an
-exported .pt / .pt2 file run by the C++ engine, lomit_fast._C.Engine). auto: triton on a GPU,
-cpp on the CPU where the extension is built, else eager.
+Backends, one vocabulary with lomit_fast.ops: the op backends reference (the spec), native
+(torch's own norm kernels), triton (fused kernels, CUDA) and cpp (the C++ ops of lomit_fast._C)
+run the PyTorch generator on those ops; compile (torch.compile), onnxruntime (an exported ONNX
+graph), tensorrt (a serialized engine, where TensorRT is installed), torchscript and aoti (an
+exported .pt / .pt2 file run by the C++ engine) run their own graph. auto is the registry's rule
+(lomit_fast.ops.resolve): triton on a GPU, cpp on the CPU where the extension is built, else the
+reference. Whatever is chosen runs on every path: the exemplar cache is used only by the op
+backends (where it is exact); the graph backends get the cached exemplar broadcast instead.
 """
 from __future__ import annotations
 
@@ -21,14 +24,13 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..checkpoint import SHIPPED_MODEL, load_generator
 from ..models import Generator
-from ..ops import BackendError, available_backends, unavailable_reason, use_backend
+from ..models.checkpoint import SHIPPED_MODEL, load_generator
+from ..ops import BackendError, available_backends, known_backends, resolve, use_backend
+from .runners import OnnxRunner, TensorRTRunner, cpp_engine
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-OP_BACKENDS = {"eager": "reference", "native": "native", "triton": "triton", "cpp": "cpp"}
 GRAPH_BACKENDS = ("compile", "onnxruntime", "torchscript", "aoti", "tensorrt")
-UNAVAILABLE = {"tensorrt": "TensorRT is not installed on this machine (import tensorrt fails)"}
 ENGINE_FILES = {"torchscript": ".pt", "aoti": ".pt2"}  # run by the C++ engine
 
 
@@ -56,9 +58,9 @@ class Translator:
         self.generator = generator.to(self.device).eval()
         self.cfg = generator.cfg
         self.backend = self._resolve(backend)
-        # Channels-last convolutions are faster on GPUs and (mkldnn) on CPUs; eager stays the
-        # plain reference model that the others are measured against.
-        self.channels_last = self.backend != "eager"
+        # Channels-last convolutions are faster on GPUs and (mkldnn) on CPUs; the reference
+        # stays the plain model that the others are measured against.
+        self.channels_last = self.backend != "reference"
         if self.channels_last:
             self.generator = self.generator.to(memory_format=torch.channels_last)
         self._compiled = None
@@ -67,13 +69,8 @@ class Translator:
             mode = "reduce-overhead" if self.device.type == "cuda" else None  # CUDA graphs
             self._compiled = torch.compile(self._forward, dynamic=False, mode=mode)
         elif self.backend == "onnxruntime":
-            from ..export.onnx import OnnxRunner
             self._runner = OnnxRunner(model_file, self.device)
         elif self.backend == "tensorrt":
-            from ..export.tensorrt import TensorRTRunner
-            if model_file is None or not Path(model_file).is_file():
-                raise BackendError(f"backend 'tensorrt' needs a serialized engine "
-                                   f"(lomit-fast export --format tensorrt), got {model_file}")
             self._runner = TensorRTRunner(model_file)
         elif self.backend in ENGINE_FILES:
             self._runner = self._cpp_engine(model_file)
@@ -88,31 +85,16 @@ class Translator:
 
     # --- backend choice -------------------------------------------------------------------
     def _resolve(self, backend: str) -> str:
-        known = ["auto", *OP_BACKENDS, *GRAPH_BACKENDS]
+        known = ["auto", *known_backends(), *GRAPH_BACKENDS]
         if backend not in known:
             raise BackendError(f"unknown backend '{backend}' (known: {', '.join(known)})")
-        if backend == "auto":
-            if self._triton_on_gpu():
-                return "triton"
-            return "cpp" if "cpp" in available_backends(self.device.type) else "eager"
-        if backend in OP_BACKENDS and OP_BACKENDS[backend] not in available_backends(
-                self.device.type):
-            reason = unavailable_reason(OP_BACKENDS[backend]) or \
-                f"it does not run on {self.device.type} here"
-            raise BackendError(f"backend '{backend}' is not available: {reason}")
-        if backend == "tensorrt":
-            try:
-                import tensorrt  # noqa: F401  (only asks whether it imports)
-            except ImportError:
-                raise BackendError(f"backend 'tensorrt' is not available: "
-                                   f"{UNAVAILABLE['tensorrt']}") from None
-        return backend
+        if backend in GRAPH_BACKENDS:
+            return backend
+        return resolve(backend, self.device.type)  # the registry's auto rule and checks
 
     def _cpp_engine(self, model_file: str | None):
         """The C++ engine on an exported file, checked against this translator's model."""
-        from ..ops import cpp_ops
         suffix = ENGINE_FILES[self.backend]
-        cpp_ops.require(f"backend '{self.backend}'")
         if self.precision != "fp32":
             raise BackendError(f"backend '{self.backend}' runs the file as exported (fp32), "
                                f"not at precision {self.precision}")
@@ -120,7 +102,7 @@ class Translator:
             raise BackendError(f"backend '{self.backend}' needs an exported {suffix} file "
                                f"(lomit-fast export --format {self.backend}), got {model_file}")
         try:
-            engine = cpp_ops.engine(model_file, str(self.device))
+            engine = cpp_engine(model_file, str(self.device))
         except (RuntimeError, ValueError) as e:
             raise BackendError(str(e)) from None
         if engine.image_size != self.cfg.image_size:
@@ -139,7 +121,13 @@ class Translator:
         (triton_op is visible to inductor) and the reference elsewhere."""
         if self.backend == "compile":
             return "triton" if self._triton_on_gpu() else "reference"
-        return OP_BACKENDS.get(self.backend, "reference")
+        return "reference" if self.backend in GRAPH_BACKENDS else self.backend
+
+    @property
+    def caches_exemplars(self) -> bool:
+        """Whether translate() uses an ExemplarCache's precomputed pieces (exact, and faster);
+        the graph backends run their whole graph with the cached exemplar instead."""
+        return self.backend not in GRAPH_BACKENDS
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -181,6 +169,9 @@ class Translator:
         """(images, input masks, exemplar masks) for inputs x (N, 3, S, S) in [-1, 1]. The
         exemplar is a batch (N or 1), or an ExemplarCache; given masks replace predicted ones."""
         x, mask_in, mask_ex = self._prepare(x), self._prepare(mask_in), self._prepare(mask_ex)
+        if isinstance(exemplar, ExemplarCache) and not self.caches_exemplars:
+            # The graph runs whole: the exemplar (and its fixed mask) broadcast over the batch.
+            exemplar, mask_ex = exemplar.image, exemplar.mask if mask_ex is None else mask_ex
         if isinstance(exemplar, ExemplarCache):
             out = self._translate_cached(x, exemplar, mask_in)
         elif self._runner is not None:

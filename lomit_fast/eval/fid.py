@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..config import load_config
 from ..models import Generator
-from ..train.data import ImageTable, build_source
+from ..data.datasets import ImageTable, build_source
 from .metrics import fid
 
 

@@ -1,7 +1,7 @@
 """AOTInductor export: a .pt2 package of compiled C++ (or CUDA) code that C++ loads with
 torch::inductor::AOTIModelPackageLoader (csrc/engine/) and Python with aoti_load_package.
 
-The graph is InferenceModule (export/inference.py): four tensor inputs, masks < 0 meaning
+The graph is InferenceModule (models/inference.py): four tensor inputs, masks < 0 meaning
 "predicted", and a dynamic batch; the norms stay calls of the C++ ops lomit::instance_norm /
 lomit::hain, so whoever runs the package must have the ops library loaded (Python: import
 lomit_fast.ops.cpp_ops; C++: link liblomit_ops with --no-as-needed). The package's metadata holds
@@ -15,8 +15,8 @@ import torch
 
 from ..io import atomic_path
 from ..models import Generator
+from ..models.inference import INPUTS, InferenceModule, example_inputs, metadata
 from ..ops import BackendError, use_backend
-from .inference import INPUTS, InferenceModule, example_inputs, metadata
 
 MAX_BATCH = 4096
 

@@ -1,4 +1,4 @@
-"""TensorRT: a serialized engine built from the exported ONNX graph, and a runner for it.
+"""TensorRT: a serialized engine built from the exported ONNX graph (engine/runners.py runs it).
 
 Written against TensorRT's documented Python API (10.x/11.x: explicit batch, named I/O tensors,
 strongly typed networks where precision lives in the ONNX graph). Nothing here runs without
@@ -10,25 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ..io import atomic_path
-from .onnx import INPUTS, OUTPUTS
-
-
-class TensorRTUnavailable(RuntimeError):
-    pass
-
-
-def require_tensorrt():
-    try:
-        import tensorrt
-    except ImportError:
-        raise TensorRTUnavailable(
-            "TensorRT is not installed here (import tensorrt fails; its wheels come from NVIDIA's "
-            "index). Export ONNX instead (--format onnx) and build the engine where TensorRT "
-            "is installed, e.g. trtexec --onnx=model.onnx --saveEngine=model.plan") from None
-    return tensorrt
+from ..models.inference import INPUTS
+from ..optional import TensorRTUnavailable, require_tensorrt  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -105,38 +89,3 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, min_batch: int 
         with atomic_path(timing_cache) as tmp:
             tmp.write_bytes(bytes(cache.serialize()))
     return Path(engine_path)
-
-
-class TensorRTRunner:
-    """Runs a serialized engine on CUDA torch tensors, bound by tensor name, on one stream."""
-
-    def __init__(self, engine_path: str | Path):
-        trt = require_tensorrt()
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
-        if self.engine is None:
-            raise RuntimeError(f"{engine_path}: not a TensorRT engine for this TensorRT/GPU")
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
-
-    def run(self, images, exemplars, mask_in=None, mask_ex=None):
-        n, s = images.shape[0], images.shape[-1] // 4
-        missing = lambda m: torch.full((n, 1, s, s), -1.0, device=images.device) if m is None \
-            else torch.nn.functional.adaptive_avg_pool2d(m.float(), (s, s)).expand(n, 1, s, s)  # noqa
-        feeds = dict(zip(INPUTS, (images, exemplars.expand(n, -1, -1, -1), missing(mask_in),
-                                  missing(mask_ex))))
-        outputs = {}
-        for name, tensor in feeds.items():
-            tensor = tensor.contiguous().cuda()
-            feeds[name] = tensor
-            self.context.set_input_shape(name, tuple(tensor.shape))
-            self.context.set_tensor_address(name, tensor.data_ptr())
-        for name in OUTPUTS:
-            shape = tuple(self.context.get_tensor_shape(name))
-            outputs[name] = torch.empty(shape, device="cuda", dtype=images.dtype)
-            self.context.set_tensor_address(name, outputs[name].data_ptr())
-        with torch.cuda.stream(self.stream):
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError("TensorRT execution failed")
-        self.stream.synchronize()
-        return tuple(outputs[name] for name in OUTPUTS)

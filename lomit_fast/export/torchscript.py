@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from ..io import atomic_path
 from ..models import Generator
+from ..models.inference import METADATA_KEYS, InferenceModule, example_inputs, metadata
 from ..ops import use_backend
-from .inference import METADATA_KEYS, InferenceModule, example_inputs, metadata
 
 
 class OptionalMasks(nn.Module):

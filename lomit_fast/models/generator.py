@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from ..ops.reference import upsample_mask
 from ..config import ModelConfig
 from .layers import MLP, ConvNormAct, ResBlock, init_generator_
 
@@ -109,13 +110,6 @@ class Decoder(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         return torch.tanh(self.net(h))
-
-
-def upsample_mask(mask: Tensor, size: Tuple[int, int]) -> Tensor:
-    """Mask from content resolution to image resolution (bilinear, the method's up())."""
-    if mask.shape[-2:] == size:
-        return mask
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
 
 
 class Generator(nn.Module):

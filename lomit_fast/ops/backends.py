@@ -19,20 +19,17 @@ from typing import Callable, Iterator, Mapping
 import torch
 
 from . import reference
+from .errors import BackendError
 
 ENV_VAR = "LOMIT_BACKEND"
 # Preference per device type; a backend appears only where it is expected to be the fastest.
 AUTO_ORDER = {"cuda": ("triton", "cpp", "reference"), "cpu": ("cpp", "reference")}
 
 
-class BackendError(RuntimeError):
-    """An unknown backend, or one that cannot run here."""
-
-
 @dataclass(frozen=True)
 class Backend:
     name: str
-    device_types: tuple[str, ...]
+    device_types: tuple[str, ...] | Callable[[], tuple[str, ...]]  # a callable is asked lazily
     probe: Callable[[], str | None]           # None when available, else the reason it is not
     load: Callable[[], Mapping[str, Callable]]  # {stem: implementation}
 
@@ -65,10 +62,16 @@ def unavailable_reason(name: str) -> str | None:
     return _status_cache[name]
 
 
+def device_types(name: str) -> tuple[str, ...]:
+    """The device types backend `name` runs on (asked of the backend on first use)."""
+    types = _BACKENDS[name].device_types
+    return types() if callable(types) else types
+
+
 def available_backends(device_type: str | None = None) -> list[str]:
-    return [name for name, b in _BACKENDS.items()
+    return [name for name in _BACKENDS
             if unavailable_reason(name) is None
-            and (device_type is None or device_type in b.device_types)]
+            and (device_type is None or device_type in device_types(name))]
 
 
 @contextlib.contextmanager
@@ -98,9 +101,9 @@ def resolve(requested: str, device_type: str) -> str:
         source = "" if requested != "auto" else (
             " (chosen by use_backend)" if _override.get() else f" (chosen by ${ENV_VAR})")
         raise BackendError(f"backend '{name}'{source} is not available: {reason}")
-    if device_type not in _BACKENDS[name].device_types:
+    if device_type not in device_types(name):
         raise BackendError(f"backend '{name}' does not run on {device_type} tensors "
-                           f"(it runs on: {', '.join(_BACKENDS[name].device_types)})")
+                           f"(it runs on: {', '.join(device_types(name))})")
     return name
 
 
@@ -156,7 +159,7 @@ def _triton_devices() -> tuple[str, ...]:
     return ("cuda", "cpu") if os.environ.get("TRITON_INTERPRET") == "1" else ("cuda",)
 
 
-register_backend(Backend("triton", _triton_devices(), _triton_probe, _triton_ops))
+register_backend(Backend("triton", _triton_devices, _triton_probe, _triton_ops))
 
 
 def _cpp_probe() -> str | None:
@@ -175,4 +178,5 @@ def _cpp_devices() -> tuple[str, ...]:
     return ("cpu", "cuda") if cpp_ops.built_with_cuda() else ("cpu",)
 
 
-register_backend(Backend("cpp", _cpp_devices(), _cpp_probe, _cpp_ops))
+# The extension is loaded on the first question about this backend, not on import.
+register_backend(Backend("cpp", _cpp_devices, _cpp_probe, _cpp_ops))

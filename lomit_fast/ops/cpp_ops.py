@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from . import registration
+from .errors import BackendError
 
 try:
     from .. import _C  # noqa: F401  (loading the library registers the lomit:: ops)
@@ -32,7 +33,6 @@ def unavailable_reason() -> str | None:
 def require(purpose: str) -> None:
     """Raise BackendError saying that `purpose` needs the extension, where it is not built."""
     if IMPORT_ERROR is not None:
-        from .backends import BackendError
         raise BackendError(f"{purpose} needs the C++ ops: {unavailable_reason()}")
 
 
@@ -40,9 +40,8 @@ def built_with_cuda() -> bool:
     return IMPORT_ERROR is None and _C.built_with_cuda()
 
 
-def engine(path: str, device: str = "cpu"):
-    """The C++ engine (csrc/engine/) on an exported .pt (TorchScript) or .pt2 (AOTInductor)
-    file: .run(images, exemplars, mask_in=None, mask_ex=None) -> (images, masks_in, masks_ex)."""
+def load_engine(path: str, device: str = "cpu"):
+    """The extension's binding of the C++ engine (csrc/engine/); engine/runners.py is its user."""
     return _C.Engine(str(path), device)
 
 

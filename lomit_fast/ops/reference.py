@@ -15,6 +15,7 @@ Conventions shared by all ops:
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 ACTIVATIONS = ("none", "relu", "leaky_relu")
@@ -101,3 +102,10 @@ def layer_norm2d_ref(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[
     y, _, _ = normalize_ref(x.reshape(n, 1, -1, 1), eps)
     y = y.reshape(x.shape)
     return affine_activate_ref(y, weight, bias, activation, negative_slope).to(x.dtype)
+
+
+def upsample_mask(mask: Tensor, size: Tuple[int, int]) -> Tensor:
+    """The method's up(): a mask (N, 1, h, w) from content to image resolution, bilinear."""
+    if mask.shape[-2:] == size:
+        return mask
+    return F.interpolate(mask, size=size, mode="bilinear", align_corners=False)

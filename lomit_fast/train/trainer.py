@@ -22,13 +22,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..checkpoint import load_weights, save_weights
+from ..data.images import image_grid, save_png
+from ..data.locality import evaluate_synthetic
+from ..models.checkpoint import load_weights, save_weights
 from ..config import Config, load_config, save_config
-from ..eval.metrics import evaluate_synthetic
-from ..io import atomic_path, image_grid, save_png
+from ..io import atomic_path
 from ..models import Critic, Generator
-from ..models.generator import upsample_mask
-from .data import build_source
+from ..data.datasets import build_source
+from ..ops.reference import upsample_mask
 from .losses import critic_objective, generator_objective
 
 KEEP_CHECKPOINTS = 2

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from lomit_fast.engine.translator import Translator
-from lomit_fast.io import from_uint8, read_rgb, to_uint8
+from lomit_fast.data.images import from_uint8, read_rgb, to_uint8
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "build" / "app" / "lomit-translate-cpp"
@@ -40,7 +40,7 @@ def folder(tmp_path):
 
 
 def python_translation(checkpoint, path, exemplar):
-    t = Translator.from_checkpoint(checkpoint, backend="eager")
+    t = Translator.from_checkpoint(checkpoint, backend="reference")
     out, _, _ = t.translate(from_uint8(read_rgb(path)), from_uint8(read_rgb(exemplar)))
     return to_uint8(out)[0].astype(int)
 

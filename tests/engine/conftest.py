@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lomit_fast.io import save_png, to_uint8
-from lomit_fast.train.synthetic import synthetic_batch
+from lomit_fast.data.images import save_png, to_uint8
+from lomit_fast.data.synthetic import synthetic_batch
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Evaluation arithmetic on cases with known answers."""
 import torch
 
-from lomit_fast.eval.metrics import (fid, frechet_distance, mask_iou, nearest_class, psnr)
-from lomit_fast.train.synthetic import synthetic_batch
+from lomit_fast.data.locality import mask_iou, nearest_class, psnr
+from lomit_fast.eval.metrics import fid, frechet_distance
+from lomit_fast.data.synthetic import synthetic_batch
 
 
 def test_frechet_distance_of_diagonal_gaussians():

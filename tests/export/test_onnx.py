@@ -3,10 +3,11 @@ import onnx
 import pytest
 import torch
 
-from lomit_fast.checkpoint import load_generator
+from lomit_fast.models.checkpoint import load_generator
 from lomit_fast.cli import main
 from lomit_fast.engine.translator import Translator
-from lomit_fast.export.onnx import OnnxRunner, export_onnx
+from lomit_fast.engine.runners import OnnxRunner
+from lomit_fast.export.onnx import export_onnx
 
 
 def inputs(n, seed=0):
@@ -44,7 +45,7 @@ def test_onnxruntime_matches_eager(exported, checkpoint, batch, masks):
 
 def test_engine_backend_runs_the_file(exported, checkpoint):
     onnx_backend = Translator.from_checkpoint(checkpoint, "onnxruntime", model_file=str(exported))
-    eager = Translator.from_checkpoint(checkpoint, "eager")
+    eager = Translator.from_checkpoint(checkpoint, "reference")
     x, exemplar = inputs(2), inputs(1, seed=1)
     torch.testing.assert_close(onnx_backend.translate(x, exemplar)[0],
                                eager.translate(x, exemplar)[0], atol=1e-4, rtol=1e-4)

@@ -43,6 +43,6 @@ def test_build_and_run_engine(exported, checkpoint, tmp_path):
     from lomit_fast.export.tensorrt import build_engine
     engine = build_engine(exported, tmp_path / "g.plan", 1, 4, 8)
     trt = Translator.from_checkpoint(checkpoint, "tensorrt", device="cuda", model_file=str(engine))
-    eager = Translator.from_checkpoint(checkpoint, "eager", device="cuda")
+    eager = Translator.from_checkpoint(checkpoint, "reference", device="cuda")
     x = torch.rand(3, 3, 32, 32, device="cuda") * 2 - 1
     torch.testing.assert_close(trt.translate(x, x)[0], eager.translate(x, x)[0], atol=1e-3, rtol=1e-3)

@@ -3,9 +3,10 @@ the lomit:: C++ ops inside the graph, metadata, optional masks, and clear errors
 import pytest
 import torch
 
-from lomit_fast.checkpoint import load_generator
+from lomit_fast.models.checkpoint import load_generator
 from lomit_fast.engine.translator import Translator
 from lomit_fast.export.torchscript import load_torchscript
+from lomit_fast.engine.runners import cpp_engine
 from lomit_fast.ops import BackendError, cpp_ops, use_backend
 
 pytestmark = pytest.mark.skipif(cpp_ops.IMPORT_ERROR is not None,
@@ -41,8 +42,8 @@ def runners(torchscript_file, aoti_file):
             "aoti (Python)": lambda x, e: package(x, e.expand_as(x).contiguous(),
                                                   torch.full((x.shape[0], 1, 8, 8), -1.0),
                                                   torch.full((x.shape[0], 1, 8, 8), -1.0)),
-            "torchscript (C++ engine)": cpp_ops.engine(torchscript_file).run,
-            "aoti (C++ engine)": cpp_ops.engine(aoti_file).run}
+            "torchscript (C++ engine)": cpp_engine(torchscript_file).run,
+            "aoti (C++ engine)": cpp_engine(aoti_file).run}
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
@@ -65,7 +66,7 @@ def test_graph_calls_the_cpp_ops(torchscript_file):
 
 def test_engine_metadata(torchscript_file, aoti_file):
     for path, fmt in ((torchscript_file, "torchscript"), (aoti_file, "aoti")):
-        engine = cpp_ops.engine(path)
+        engine = cpp_engine(path)
         assert (engine.format, engine.image_size, engine.content_size) == (fmt, 32, 8)
         assert engine.metadata["precision"] == "fp32"
 
@@ -81,14 +82,14 @@ def test_masks_and_single_exemplar(generator, torchscript_file, aoti_file):
     with torch.no_grad():
         assert_matches(ts(x, exemplar, mask_in, mask_ex), ref)
     for path in (torchscript_file, aoti_file):
-        assert_matches(cpp_ops.engine(path).run(x, exemplar, mask_in, mask_ex), ref)
+        assert_matches(cpp_engine(path).run(x, exemplar, mask_in, mask_ex), ref)
     only_in = eager(generator, x, exemplar, mask_in)
-    assert_matches(cpp_ops.engine(aoti_file).run(x, exemplar, mask_in=mask_in), only_in)
+    assert_matches(cpp_engine(aoti_file).run(x, exemplar, mask_in=mask_in), only_in)
 
 
 def test_translator_backends_run_the_exports(checkpoint, torchscript_file, aoti_file):
     x, exemplar = images(2, 5), images(1, 6)
-    ref = Translator.from_checkpoint(checkpoint, backend="eager").translate(x, exemplar)
+    ref = Translator.from_checkpoint(checkpoint, backend="reference").translate(x, exemplar)
     for backend, path in (("torchscript", torchscript_file), ("aoti", aoti_file)):
         t = Translator.from_checkpoint(checkpoint, backend=backend, model_file=str(path))
         assert_matches(t.translate(x, exemplar), ref)
@@ -96,21 +97,21 @@ def test_translator_backends_run_the_exports(checkpoint, torchscript_file, aoti_
 
 def test_engine_errors_are_clear(torchscript_file, aoti_file, tmp_path):
     with pytest.raises(RuntimeError, match="model file not found: .*missing.pt"):
-        cpp_ops.engine(tmp_path / "missing.pt")
+        cpp_engine(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(torchscript_file.read_bytes()[:2000])
     with pytest.raises(RuntimeError, match="corrupt.pt is not a loadable TorchScript file"):
-        cpp_ops.engine(corrupt)
+        cpp_engine(corrupt)
     garbage = tmp_path / "garbage.pt2"
     garbage.write_bytes(b"not a package")
     with pytest.raises(RuntimeError, match="garbage.pt2 is not a loadable AOTInductor package"):
-        cpp_ops.engine(garbage)
+        cpp_engine(garbage)
     with pytest.raises(ValueError, match="device must be"):
-        cpp_ops.engine(torchscript_file, "tpu")
+        cpp_engine(torchscript_file, "tpu")
     image, exemplar = torch.zeros(2, 3, 32, 32), torch.zeros(1, 3, 32, 32)
     wrong_shape = r"images must have shape \(N, 3, 32, 32\), got "
     for path in (torchscript_file, aoti_file):
-        engine = cpp_ops.engine(path)
+        engine = cpp_engine(path)
         with pytest.raises(ValueError, match=wrong_shape + r"\[2, 3, 16, 16\]"):
             engine.run(torch.zeros(2, 3, 16, 16), exemplar)
         with pytest.raises(ValueError, match=wrong_shape + r"\[2, 1, 32, 32\]"):

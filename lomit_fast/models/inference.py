@@ -12,8 +12,8 @@ import json
 import torch
 from torch import Tensor, nn
 
-from .. import __version__
-from ..models import Generator
+from ..version import __version__
+from .generator import Generator
 
 INPUTS = ("images", "exemplars", "mask_in", "mask_ex")
 OUTPUTS = ("output", "masks_in", "masks_ex")

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
-from ..io import IMAGE_SUFFIXES, read_rgb
+from .images import IMAGE_SUFFIXES, read_rgb
 from .synthetic import COLOUR_CLASSES, synthetic_batch
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lomit_fast import Generator
-from lomit_fast.checkpoint import (CheckpointError, load_generator, load_weights,
+from lomit_fast.models.checkpoint import (CheckpointError, load_generator, load_weights,
                                    read_model_config, save_weights)
 from lomit_fast.config import load_config
 

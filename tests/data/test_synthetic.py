@@ -1,7 +1,7 @@
 """The synthetic what & where set: deterministic, masks exactly on the drawn object."""
 import torch
 
-from lomit_fast.train.synthetic import COLOUR_CLASSES, synthetic_batch
+from lomit_fast.data.synthetic import COLOUR_CLASSES, synthetic_batch
 
 
 def test_deterministic_and_seed_dependent():

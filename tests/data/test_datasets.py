@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from lomit_fast.config import DataConfig
-from lomit_fast.train.data import DataError, build_source
+from lomit_fast.data.datasets import DataError, build_source
 
 
 def write_images(folder, names, size=(20, 24)):

@@ -15,11 +15,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from . import __version__
-from .config import ConfigError, ModelConfig, dataclass_from_dict
-from .io import atomic_path
+from ..version import __version__
+from ..config import ConfigError, ModelConfig, dataclass_from_dict
+from ..io import atomic_path
+from .generator import Generator
 
-SHIPPED_MODEL = Path(__file__).resolve().parent / "assets" / "synthetic_64.safetensors"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "synthetic_64.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -77,8 +78,6 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
 
 def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
     """The generator stored at `path` (default: the shipped model), in eval mode."""
-    from .models import Generator
-
     path = Path(path) if path is not None else SHIPPED_MODEL
     cfg = read_model_config(path)
     generator = Generator(cfg)
