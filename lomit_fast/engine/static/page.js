@@ -1,0 +1,195 @@
+// The lomit-fast page: plain JS, no build step. Masks live in S x S canvases (the model's image
+// size); what is shown is the image scaled up with the mask tinted over it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  size: 64,
+  files: { in: null, ex: null },        // the uploaded File objects, sent as they are
+  images: { in: null, ex: null },       // decoded for display
+  masks: { in: null, ex: null },        // S x S canvases, gray = mask value
+  edited: { in: false, ex: false },     // painted by the user: sent, not replaced by predictions
+  busy: false, again: false, runs: 0,
+};
+
+function status(text, error = false) {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+}
+
+function newMask() {
+  const c = document.createElement("canvas");
+  c.width = c.height = state.size;
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, state.size, state.size);
+  return c;
+}
+
+// --- drawing ---------------------------------------------------------------------------------
+function render(which) {
+  const canvas = $("canvas-" + which), ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, s = state.size;
+  ctx.clearRect(0, 0, w, h);
+  if (!state.images[which]) {
+    ctx.fillStyle = "#888";
+    ctx.font = "16px system-ui";
+    ctx.fillText("drop an image here", 90, h / 2);
+    return;
+  }
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(state.images[which], 0, 0, w, h);
+  if (!state.masks[which]) return;
+  // The mask as a magenta tint whose opacity is the mask value.
+  const m = state.masks[which].getContext("2d").getImageData(0, 0, s, s).data;
+  const tint = document.createElement("canvas");
+  tint.width = tint.height = s;
+  const t = tint.getContext("2d"), data = t.createImageData(s, s);
+  for (let i = 0; i < s * s; i++) {
+    data.data[4 * i] = 255; data.data[4 * i + 1] = 0; data.data[4 * i + 2] = 160;
+    data.data[4 * i + 3] = Math.round(m[4 * i] * 0.6);
+  }
+  t.putImageData(data, 0, 0);
+  ctx.drawImage(tint, 0, 0, w, h);
+}
+
+// --- painting --------------------------------------------------------------------------------
+function setUpPainting(which) {
+  const canvas = $("canvas-" + which);
+  let last = null;
+  const toMask = (e) => {
+    const r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * state.size / r.width, (e.clientY - r.top) * state.size / r.height];
+  };
+  const stroke = (from, to, erase) => {
+    const ctx = state.masks[which].getContext("2d");
+    ctx.strokeStyle = ctx.fillStyle = erase ? "#000" : "#fff";
+    ctx.lineWidth = +$("brush").value;
+    ctx.lineCap = "round";
+    ctx.beginPath();
+    ctx.moveTo(from[0], from[1]);
+    ctx.lineTo(to[0] + 0.01, to[1]);  // a click is a dot
+    ctx.stroke();
+    render(which);
+  };
+  const erasing = (e) => e.shiftKey || document.querySelector("input[name=mode]:checked").value === "erase";
+  canvas.addEventListener("pointerdown", (e) => {
+    if (!state.masks[which]) return;
+    canvas.setPointerCapture(e.pointerId);
+    last = toMask(e);
+    stroke(last, last, erasing(e));
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!last) return;
+    const p = toMask(e);
+    stroke(last, p, erasing(e));
+    last = p;
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    state.edited[which] = true;
+    translate();  // the result follows every stroke
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+}
+
+// --- files -----------------------------------------------------------------------------------
+function useFile(which, file) {
+  if (!file) return;
+  const image = new Image();
+  image.onload = () => {
+    state.files[which] = file;
+    state.images[which] = image;
+    state.masks[which] = null;
+    state.edited[which] = false;
+    render(which);
+    translate();
+  };
+  image.onerror = () => status(`${file.name}: the browser cannot show this file`, true);
+  image.src = URL.createObjectURL(file);
+}
+
+function setUpFile(which) {
+  const panel = $("panel-" + which);
+  $("file-" + which).addEventListener("change", (e) => useFile(which, e.target.files[0]));
+  panel.addEventListener("dragover", (e) => { e.preventDefault(); panel.classList.add("drop"); });
+  panel.addEventListener("dragleave", () => panel.classList.remove("drop"));
+  panel.addEventListener("drop", (e) => {
+    e.preventDefault();
+    panel.classList.remove("drop");
+    useFile(which, e.dataTransfer.files[0]);
+  });
+}
+
+// --- the service -----------------------------------------------------------------------------
+const maskBlob = (which) => new Promise((ok) => state.masks[which].toBlob(ok, "image/png"));
+
+function loadMask(which, base64) {
+  return new Promise((ok, fail) => {
+    const image = new Image();
+    image.onload = () => {
+      const mask = newMask();
+      mask.getContext("2d").drawImage(image, 0, 0, state.size, state.size);
+      state.masks[which] = mask;
+      render(which);
+      ok();
+    };
+    image.onerror = fail;
+    image.src = "data:image/png;base64," + base64;
+  });
+}
+
+async function translate() {
+  if (!state.files.in || !state.files.ex) return;
+  if (state.busy) { state.again = true; return; }  // one request at a time; the latest wins
+  state.busy = true;
+  const form = new FormData();
+  form.append("image", state.files.in);
+  form.append("exemplar", state.files.ex);
+  for (const which of ["in", "ex"]) {
+    if (state.edited[which]) form.append("mask_" + which, await maskBlob(which), "mask.png");
+  }
+  const start = performance.now();
+  status("translating...");
+  try {
+    const response = await fetch("/v1/translate", { method: "POST", body: form });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.detail ? JSON.stringify(answer.detail) : response.statusText);
+    const url = "data:image/png;base64," + answer.image;
+    $("output").src = url;
+    $("download").href = url;
+    $("download").setAttribute("aria-disabled", "false");
+    for (const which of ["in", "ex"]) {  // predictions replace only masks nobody painted
+      if (!state.edited[which]) await loadMask(which, answer["mask_" + which]);
+    }
+    state.runs += 1;
+    document.body.dataset.runs = state.runs;
+    const ms = Math.round(performance.now() - start);
+    status(`translated in ${ms} ms (${answer.backend}, ${answer.size}x${answer.size}` +
+           `${state.edited.in || state.edited.ex ? ", painted masks" : ", predicted masks"})`);
+    $("translate").disabled = $("reset").disabled = false;
+  } catch (e) {
+    status("translation failed: " + e.message, true);
+  }
+  state.busy = false;
+  if (state.again) { state.again = false; translate(); }
+}
+
+async function start() {
+  try {
+    const model = await (await fetch("/v1/model")).json();
+    state.size = model.image_size;
+    $("model").textContent = `· ${model.image_size}x${model.image_size} model, ${model.backend} backend, v${model.version}`;
+  } catch (e) {
+    status("cannot reach the service: " + e.message, true);
+  }
+  for (const which of ["in", "ex"]) { setUpFile(which); setUpPainting(which); render(which); }
+  $("brush").addEventListener("input", () => { $("brush-value").textContent = $("brush").value; });
+  $("brush").max = Math.max(4, state.size / 2);
+  $("translate").addEventListener("click", translate);
+  $("reset").addEventListener("click", () => { state.edited.in = state.edited.ex = false; translate(); });
+}
+
+start();
