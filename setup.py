@@ -58,7 +58,8 @@ ext_modules, cmdclass = extension_modules()
 setup(
     packages=find_packages(include=["lomit_fast", "lomit_fast.*"]) + ["lomit_fast.kernels"],
     package_dir={"lomit_fast.kernels": "kernels"},
-    package_data={"lomit_fast": ["assets/*.safetensors"]},
+    package_data={"lomit_fast": ["assets/*.safetensors"],
+                  "lomit_fast.engine": ["static/*.html", "static/*.js"]},  # the serve page
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )
