@@ -25,7 +25,7 @@ from lomit_fast.export.aoti import export_aoti
 from lomit_fast.export.torchscript import export_torchscript
 from lomit_fast.data.images import from_uint8, read_rgb, save_png, to_uint8
 
-from .harness import device_name, slug, write_csv
+from .rows import device_name, result_row, slug, write_rows
 
 APP = Path(__file__).resolve().parents[1] / "build" / "app" / "lomit-translate-cpp"
 
@@ -99,15 +99,16 @@ def main() -> None:
                 else:
                     timing = cpp_app(model, inputs, tmp / "ex.png", out, args.batch)
                 best = min(best, timing)
-            row = {"device": device_name("cpu"), "engine": engine, "backend": backend,
-                   "batch": args.batch, "images": len(files),
-                   "end_to_end_images_per_s": round(len(files) / best[0], 1),
-                   "model_images_per_s": round(len(files) / best[1], 1)}
+            row = result_row("translate", f"{engine}/{backend}", "cpu",
+                             shape=f"{args.batch}x3x{size}x{size}", dtype="fp32", engine=engine,
+                             backend=backend, batch=args.batch, images=len(files),
+                             end_to_end_images_per_s=round(len(files) / best[0], 1),
+                             model_images_per_s=round(len(files) / best[1], 1))
             rows.append(row)
             print(f"{engine:8s} {backend:12s} end to end {row['end_to_end_images_per_s']:8.1f} "
                   f"img/s   model {row['model_images_per_s']:8.1f} img/s", flush=True)
     path = Path(args.out) / f"cpp_app_{slug(device_name('cpu'))}.csv"
-    write_csv(path, rows)
+    write_rows(path, rows)
     plot(rows, path.with_suffix(".png"))
     print(f"wrote {path} and {path.with_suffix('.png')}")
 

@@ -5,13 +5,13 @@
 Each backend translates the same random batch with one exemplar for the whole batch (cached
 where the backend supports it: reference, native, cpp, triton) and with a different exemplar per
 image. The graph backends run files exported for the occasion (ONNX, TorchScript, AOTI).
-Outputs are checked against eager before anything is timed. FLOPs per image come from
+Outputs are checked against the fp64 model by the parity rule before anything is timed. FLOPs per image come from
 torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .png.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +21,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lomit_fast import Generator
 from lomit_fast.config import load_config
-from lomit_fast.engine.translator import Translator
+from lomit_fast.engine.translator import PRECISIONS, Translator
 from lomit_fast.ops import BackendError
+from lomit_fast.ops.parity import parity_check
 
-from .harness import device_name, slug, versions, write_csv
+from .rows import device_name, result_row, slug, write_rows
 
 CACHEABLE = {"reference", "native", "triton", "cpp"}
 
@@ -75,6 +76,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         eager = Translator(generator, "reference", args.precision, device)
+        exact = copy.deepcopy(generator).double().to(device)
         for backend in args.backends.split(","):
             try:
                 model_file = export_for(backend, generator, Path(tmp), device)
@@ -87,11 +89,14 @@ def main():
                 g = torch.Generator().manual_seed(batch)
                 x = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1).to(device)
                 exemplars = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1).to(device)
-                expected = eager.translate(x, exemplars[:1])[0]
-                got = translator.translate(x, exemplars[:1])[0]
-                err = (got - expected).abs().max().item()
-                if err > (1e-3 if args.precision == "fp32" else 0.1):
-                    raise AssertionError(f"{backend} batch {batch}: error {err:.3g} vs eager")
+                with torch.no_grad():
+                    fp64 = exact.translate(x.double(), exemplars[:1].double())[0]
+                err, bound, _ = parity_check(translator.translate(x, exemplars[:1])[0],
+                                             eager.translate(x, exemplars[:1])[0], fp64,
+                                             PRECISIONS[args.precision])
+                if err > bound:
+                    raise AssertionError(f"{backend} batch {batch}: error {err:.3g} against the "
+                                         f"fp64 model exceeds the parity bound {bound:.3g}")
                 cases = {"per_image_exemplars": lambda: translator.translate(x, exemplars)}
                 if backend in CACHEABLE:
                     cache = translator.cache_exemplar(exemplars[:1])
@@ -99,22 +104,23 @@ def main():
                 else:
                     cases["one_exemplar"] = lambda: translator.translate(x, exemplars[:1])
                 for mode, fn in cases.items():
-                    samples = timed(fn, device, args.seconds)
-                    p50 = statistics.median(samples)
-                    p99 = sorted(samples)[min(len(samples) - 1, int(0.99 * len(samples)))]
-                    row = {"device": device_name(device), "torch": versions()[0],
-                           "config": Path(args.config).stem, "backend": backend,
-                           "precision": args.precision, "mode": mode, "batch": batch,
-                           "images_per_s": round(batch / p50, 2),
-                           "latency_p50_ms": round(p50 * 1e3, 3),
-                           "latency_p99_ms": round(p99 * 1e3, 3),
-                           "gflop_per_image": round(flops / 1e9, 3),
-                           "achieved_tflops": round(flops * batch / p50 / 1e12, 4)}
+                    samples = sorted(timed(fn, device, args.seconds))
+                    p20, p50, p80, p99 = (samples[min(len(samples) - 1, int(q * len(samples)))]
+                                          for q in (0.2, 0.5, 0.8, 0.99))
+                    row = result_row(f"generator:{Path(args.config).stem}", backend, device,
+                                     shape=f"{batch}x3x{size}x{size}", dtype=args.precision,
+                                     layout="nchw" if backend == "reference" else
+                                     "channels_last", times_us=(p20 * 1e6, p50 * 1e6, p80 * 1e6),
+                                     mode=mode, batch=batch, images_per_s=round(batch / p50, 2),
+                                     latency_p50_ms=round(p50 * 1e3, 3),
+                                     latency_p99_ms=round(p99 * 1e3, 3),
+                                     gflop_per_image=round(flops / 1e9, 3),
+                                     achieved_tflops=round(flops * batch / p50 / 1e12, 4))
                     rows.append(row)
                     print(f"{backend:12s} {mode:20s} batch {batch:4d}: {row['images_per_s']:10.1f} "
                           f"img/s  p50 {row['latency_p50_ms']:9.2f} ms  p99 "
                           f"{row['latency_p99_ms']:9.2f} ms", flush=True)
-    write_csv(out, rows)
+    write_rows(out, rows)
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
 
@@ -138,14 +144,14 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for key in dict.fromkeys((r["backend"], r["mode"]) for r in rows):
-        sel = [r for r in rows if (r["backend"], r["mode"]) == key]
+    for key in dict.fromkeys((r["provider"], r["mode"]) for r in rows):
+        sel = [r for r in rows if (r["provider"], r["mode"]) == key]
         ax.plot([r["batch"] for r in sel], [r["images_per_s"] for r in sel], marker="o",
                 label=f"{key[0]} ({key[1].replace('_', ' ')})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("images / s")
-    ax.set_title(f"{rows[0]['config']} generator on {rows[0]['device']}", fontsize=9)
+    ax.set_title(f"{rows[0]['subject']} on {rows[0]['device']}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

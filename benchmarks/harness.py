@@ -8,54 +8,19 @@ with like (performance.md).
 from __future__ import annotations
 
 import csv
-import os
-import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from lomit_fast.ops.parity import parity_check
+
+from .rows import device_name, result_row, slug, write_rows
+
 BACKEND_COLOURS = {"eager": "tab:blue", "compile": "tab:orange", "triton": "tab:green",
                    "cpp": "tab:red"}
-REFERENCE_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 5e-2, torch.float16: 1e-2}
-
-
-@dataclass
-class Row:
-    device: str
-    torch_version: str
-    triton_version: str
-    op: str
-    backend: str
-    pass_: str          # forward | forward+backward
-    shape: str
-    dtype: str
-    layout: str         # nchw | channels_last
-    p20_us: float
-    p50_us: float
-    p80_us: float
-    bytes_moved: int    # the floor's bytes: each input read once, each output written once
-    gbps: float         # bytes_moved / p50
-    floor_us: float     # bytes_moved / measured copy bandwidth
-    pct_of_floor: float  # floor_us / p50_us * 100
-
-
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    return f"cpu-{platform.processor() or platform.machine()}-{os.cpu_count()}cores"
-
-
-def versions() -> tuple[str, str]:
-    try:
-        import triton
-        triton_version = triton.__version__
-    except ImportError:
-        triton_version = "none"
-    return torch.__version__, triton_version
 
 
 def time_us(fn: Callable[[], object], device: str) -> tuple[float, float, float]:
@@ -99,45 +64,24 @@ def copy_bandwidth(device: str, nbytes: int = 1 << 30) -> float:
     return 2 * nbytes / (p50 * 1e-6)
 
 
-def check_close(name: str, out: torch.Tensor, expected: torch.Tensor) -> None:
-    """Refuse to time a variant whose output is wrong."""
-    tol = REFERENCE_TOLERANCE[expected.dtype]
-    err = (out.float() - expected.float()).abs().max().item()
-    scale = max(1.0, expected.float().abs().max().item())
-    if not err <= tol * scale:
-        raise AssertionError(f"{name}: max error {err:.3g} against the reference exceeds "
-                             f"{tol * scale:.3g}; not timing it")
+def check_close(name: str, out: torch.Tensor, same_dtype_ref: torch.Tensor,
+                fp64_ref: torch.Tensor) -> None:
+    """Refuse to time a variant whose output breaks the parity rule (lomit_fast.ops.parity)."""
+    err, bound, _ = parity_check(out, same_dtype_ref, fp64_ref, same_dtype_ref.dtype)
+    if not err <= bound:
+        raise AssertionError(f"{name}: max error {err:.3g} against the fp64 reference exceeds "
+                             f"the parity bound {bound:.3g}; not timing it")
 
 
-def make_row(op, backend, pass_, shape, dtype, layout, times, nbytes, bandwidth, device) -> Row:
-    p20, p50, p80 = times
+def op_row(op, backend, pass_, shape, dtype, layout, times, nbytes, bandwidth, device) -> dict:
+    """A result row of an op timing, with its byte floor (each byte moved once at `bandwidth`)."""
     floor_us = nbytes / bandwidth * 1e6
-    torch_version, triton_version = versions()
-    return Row(device_name(device), torch_version, triton_version, op, backend, pass_,
-               "x".join(map(str, shape)), str(dtype).replace("torch.", ""), layout,
-               round(p20, 2), round(p50, 2), round(p80, 2), nbytes,
-               round(nbytes / (p50 * 1e-6) / 1e9, 1), round(floor_us, 2),
-               round(floor_us / p50 * 100, 1))
-
-
-def append_csv(path: Path, row: Row) -> None:
-    """Append one row (header first if the file is new); rows land as they are measured."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow([f.name.rstrip("_") for f in fields(Row)])
-        writer.writerow(list(asdict(row).values()))
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """Rows of dicts (the first one's keys are the header) to a new CSV file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    return result_row(op, backend, device, pass_=pass_, shape="x".join(map(str, shape)),
+                      dtype=dtype, layout=layout, times_us=times,
+                      pct_of_floor=floor_us / times[1] * 100, bytes_moved=nbytes,
+                      gbps=round(nbytes / (times[1] * 1e-6) / 1e9, 1),
+                      floor_us=round(floor_us, 2),
+                      copy_bandwidth_tbps=round(bandwidth / 1e12, 2))
 
 
 def plot(csv_path: Path, png_path: Path, title: str) -> None:
@@ -156,12 +100,12 @@ def plot(csv_path: Path, png_path: Path, title: str) -> None:
     for ax, (pass_, layout) in zip(axes[:, 0], panels):
         sel = [r for r in rows if r["pass"] == pass_ and r["layout"] == layout]
         cases = list(dict.fromkeys(f"{r['shape']}\n{r['dtype']}" for r in sel))
-        backends = list(dict.fromkeys(r["backend"] for r in sel))
+        backends = list(dict.fromkeys(r["provider"] for r in sel))
         width = 0.8 / len(backends)
         for i, backend in enumerate(backends):
             colour = BACKEND_COLOURS.get(backend.split("[")[0], None)
             values = {f"{r['shape']}\n{r['dtype']}": float(r["pct_of_floor"])
-                      for r in sel if r["backend"] == backend}
+                      for r in sel if r["provider"] == backend}
             ax.bar([j + i * width for j in range(len(cases))],
                    [values.get(c, 0) for c in cases], width, label=backend, color=colour)
         ax.axhline(90, color="k", linestyle="--", linewidth=0.8)
@@ -188,7 +132,7 @@ def add_common_args(parser) -> None:
     parser.add_argument("--dtypes", default="fp32,bf16")
     parser.add_argument("--layouts", default="nchw,channels_last")
     parser.add_argument("--backends", default=None,
-                        help="comma list of eager, compile, triton (default: all that run here)")
+                        help="comma list of eager, compile, native, triton, cpp (default: all that run here)")
     parser.add_argument("--passes", default="forward,forward+backward")
     parser.add_argument("--compile-layouts", default="nchw",
                         help="layouts timed with torch.compile (each costs a compilation)")
@@ -197,24 +141,23 @@ def add_common_args(parser) -> None:
     parser.add_argument("--out", default="benchmarks/results")
 
 
-def slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-").lower()
-
-
 def run_op_benchmark(args, op: str, make_inputs: Callable, run_backend: Callable,
                      byte_floor: Callable) -> Path:
     """Time every (shape, dtype, layout, backend, pass) of one op and write CSV + PNG.
 
     make_inputs(shape, dtype, layout, device) -> list of tensors (content first);
     run_backend(backend) -> fn(*inputs) -> output; byte_floor(inputs, pass_) -> bytes."""
-    from lomit_fast.ops import available_backends
+    from lomit_fast.ops import available_backends, backends as registry
 
     device = args.device
     shapes = TABLE_SHAPES if (args.shapes or ("table" if device == "cuda" else "small")) == "table" \
         else SMALL_SHAPES
-    # Triton on the CPU is its interpreter: not a fast path worth timing.
-    fast = [b for b in ("triton", "cpp") if b in available_backends(device)
-            and (b != "triton" or device == "cuda")]
+    # Triton on the CPU is its interpreter: not a fast path worth timing; a backend that serves
+    # this op with the reference has no row of its own.
+    reference = getattr(registry.reference, f"{op}_ref")
+    fast = [b for b in ("native", "triton", "cpp") if b in available_backends(device)
+            and (b != "triton" or device == "cuda")
+            and registry.implementation(op, b, device) is not reference]
     backends = args.backends.split(",") if args.backends else ["eager", "compile", *fast]
     bandwidth = copy_bandwidth(device)
     print(f"{device_name(device)}: copy bandwidth {bandwidth / 1e12:.2f} TB/s", flush=True)
@@ -228,6 +171,9 @@ def run_op_benchmark(args, op: str, make_inputs: Callable, run_backend: Callable
             for layout in args.layouts.split(","):
                 inputs = make_inputs(shape, dtype, layout, device)
                 expected = run_backend("eager")(*inputs)
+                inputs64 = [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point()
+                            else t for t in inputs]
+                exact = run_backend("eager")(*inputs64)
                 for backend in backends:
                     if backend == "compile" and layout not in args.compile_layouts.split(","):
                         continue
@@ -237,20 +183,21 @@ def run_op_benchmark(args, op: str, make_inputs: Callable, run_backend: Callable
                         torch._dynamo.reset()
                     fn = run_backend(backend)
                     check_close(f"{op} {backend} {shape} {dtype_name} {layout}", fn(*inputs),
-                                expected)
+                                expected, exact)
                     for pass_ in args.passes.split(","):
                         if backend == "compile" and pass_ not in args.compile_passes.split(","):
                             continue
                         timed = _forward(fn, inputs) if pass_ == "forward" \
                             else _forward_backward(fn, inputs)
-                        row = make_row(op, backend, pass_, shape, dtype, layout,
-                                       time_us(timed, device), byte_floor(inputs, pass_),
-                                       bandwidth, device)
-                        append_csv(csv_path, row)
-                        print(f"{op:14s} {backend:8s} {pass_:17s} {row.shape:16s} {row.dtype:9s} "
-                              f"{layout:13s} {row.p50_us:10.1f} us {row.gbps:8.1f} GB/s "
-                              f"{row.pct_of_floor:6.1f} % of floor", flush=True)
-                del inputs, expected
+                        row = op_row(op, backend, pass_, shape, dtype, layout,
+                                     time_us(timed, device), byte_floor(inputs, pass_),
+                                     bandwidth, device)
+                        write_rows(csv_path, [row], append=True)
+                        print(f"{op:14s} {backend:8s} {pass_:17s} {row['shape']:16s} "
+                              f"{row['dtype']:9s} {layout:13s} {row['p50_us']:10.1f} us "
+                              f"{row['gbps']:8.1f} GB/s {row['pct_of_floor']:6.1f} % of floor",
+                              flush=True)
+                del inputs, inputs64, expected, exact
     plot(csv_path, csv_path.with_suffix(".png"), f"{op} on {device_name(device)}")
     print(f"wrote {csv_path} and {csv_path.with_suffix('.png')}")
     return csv_path

@@ -4,7 +4,7 @@
         --benchmark-columns=median,iqr,rounds --benchmark-sort=name
 
 - one training step (critic + generator, every LOMIT loss) at 64x64, batch 8;
-- the fused ops on performance.md's shapes scaled down, per op backend that runs on the CPU and
+- the fused ops (hain, instance_norm, layer_norm2d) on performance.md's shapes scaled down, per op backend that runs on the CPU and
   torch.compile of the reference, in NCHW and channels-last; hain forward+backward;
 - the synthetic_64 generator's translation of a batch of 8, per op backend.
 """
@@ -13,7 +13,7 @@ import torch
 
 from lomit_fast import Generator, ops
 from lomit_fast.config import load_config
-from lomit_fast.ops.reference import hain_ref, instance_norm_ref
+from lomit_fast.ops.reference import hain_ref, instance_norm_ref, layer_norm2d_ref
 from lomit_fast.train.trainer import Trainer
 
 CPU_BACKENDS = [b for b in ("reference", "native", "cpp") if b in ops.available_backends("cpu")]
@@ -70,6 +70,20 @@ def test_instance_norm(benchmark, backend, shape, layout):
     w, b = torch.randn(shape[1]), torch.randn(shape[1])
     fn = op_function(ops.instance_norm, instance_norm_ref, backend, activation="relu")
     torch.testing.assert_close(fn(x, w, b), instance_norm_ref(x, w, b, activation="relu"),
+                               atol=1e-4, rtol=1e-4)
+    benchmark(fn, x, w, b)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("backend", CPU_BACKENDS + ["compile"])
+def test_layer_norm2d(benchmark, backend, shape, layout):
+    """The decoder's norm (reference, native = torch's group_norm; cpp serves it with the
+    reference, so its row shows the fallback's cost)."""
+    x = torch.randn(shape).contiguous(memory_format=LAYOUTS[layout])
+    w, b = torch.randn(shape[1]), torch.randn(shape[1])
+    fn = op_function(ops.layer_norm2d, layer_norm2d_ref, backend, activation="relu")
+    torch.testing.assert_close(fn(x, w, b), layer_norm2d_ref(x, w, b, activation="relu"),
                                atol=1e-4, rtol=1e-4)
     benchmark(fn, x, w, b)
 

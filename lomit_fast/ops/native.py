@@ -49,8 +49,11 @@ def hain_native(c: Tensor, mask: Tensor, mu_f: Tensor, sigma_f: Tensor, mu_b: Te
     c_hat = _normalize(c, eps)
     dtype = c_hat.dtype
     m = mask.to(dtype)
-    gamma = sigma_b.to(dtype)[:, :, None, None] + m * (sigma_f - sigma_b).to(dtype)[:, :, None, None]
-    beta = mu_b.to(dtype)[:, :, None, None] + m * (mu_f - mu_b).to(dtype)[:, :, None, None]
+    # Upcast before subtracting, as the spec does: sigma_f - sigma_b in bf16 loses digits.
+    sigma_f, sigma_b, mu_f, mu_b = (t.to(dtype)[:, :, None, None]
+                                    for t in (sigma_f, sigma_b, mu_f, mu_b))
+    gamma = sigma_b + m * (sigma_f - sigma_b)
+    beta = mu_b + m * (mu_f - mu_b)
     return _like_input(c_hat * gamma + beta, c)
 
 

@@ -1,38 +1,42 @@
-"""Parity of fast backends with the fp64 reference (flash-attention's rule).
+"""Parity of fast backends with the fp64 reference, by the rule of lomit_fast.ops.parity."""
+import os
 
-A fast path's error against the fp64 reference may be at most twice the error of the reference
-run in the same dtype, plus a small floor scaled by the magnitude of the result.
-"""
 import pytest
 import torch
 
-from lomit_fast.ops import available_backends, known_backends
+from lomit_fast.ops import available_backends, known_backends, unavailable_reason
+from lomit_fast.ops.parity import parity_check
 
-FLOOR = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 4e-3}
+
+REQUIRED = [b for b in os.environ.get("LOMIT_REQUIRE_BACKENDS", "").split(",") if b]
 
 
 def backend_devices():
-    """(backend, device) pairs for every fast backend; CUDA pairs carry the gpu marker."""
+    """(backend, device) pairs for every known fast backend, present here or not (a missing one
+    is skipped with its reason, so it cannot vanish silently); CUDA pairs carry the gpu marker."""
     params = []
     for name in known_backends():
         if name == "reference":
             continue
-        if name in available_backends("cpu"):
-            params.append(pytest.param(name, "cpu", id=f"{name}-cpu"))
+        params.append(pytest.param(name, "cpu", id=f"{name}-cpu"))
         params.append(pytest.param(name, "cuda", id=f"{name}-cuda", marks=pytest.mark.gpu))
     return params
 
 
 def require(backend, device):
-    if device == "cuda" and backend not in available_backends("cuda"):
-        pytest.skip(f"backend {backend} does not run on cuda here")
+    """Skip where `backend` does not run on `device` here; fail instead where CI requires it
+    (LOMIT_REQUIRE_BACKENDS=cpp,triton): a backend that failed to build must not pass green."""
+    if backend in available_backends(device):
+        return
+    reason = unavailable_reason(backend) or f"it does not run on {device} tensors here"
+    if backend in REQUIRED and device == "cpu":
+        pytest.fail(f"backend {backend} is required (LOMIT_REQUIRE_BACKENDS) but unavailable: "
+                    f"{reason}")
+    pytest.skip(f"backend {backend} on {device}: {reason}")
 
 
 def assert_parity(name, fast, same_dtype_ref, fp64_ref, dtype):
-    fp64_ref = fp64_ref.double()
-    err_fast = (fast.double().cpu() - fp64_ref.cpu()).abs().max().item()
-    err_ref = (same_dtype_ref.double().cpu() - fp64_ref.cpu()).abs().max().item()
-    bound = 2 * err_ref + FLOOR[dtype] * max(1.0, fp64_ref.abs().max().item())
+    err_fast, bound, err_ref = parity_check(fast, same_dtype_ref, fp64_ref, dtype)
     assert err_fast <= bound, f"{name}: error {err_fast:.3g} > bound {bound:.3g} " \
                               f"(same-dtype reference error {err_ref:.3g})"
 

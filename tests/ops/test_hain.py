@@ -5,7 +5,7 @@ import torch
 from lomit_fast import ops
 from lomit_fast.ops.reference import hain_ref
 
-from .parity import backend_devices, check_op, require
+from .parity import assert_parity, backend_devices, check_op, require
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 SHAPES = [(2, 3, 1, 1), (2, 3, 7, 5), (1, 4, 33, 65), (2, 40, 6, 6)]
@@ -74,9 +74,10 @@ def test_mixed_dtypes_and_broadcast_mask(backend, device):
     m = m[:1].to(device).float().expand(3, 1, 6, 6)
     styles = [s.to(device).float() for s in styles]
     out = ops.hain(c, m, *styles, backend=backend)
-    expected = hain_ref(c, m, *styles)
+    expected = hain_ref(c, m, *styles)  # the reference on the same mixed dtypes
+    exact = hain_ref(c.double(), m.double(), *(s.double() for s in styles))
     assert out.dtype == torch.bfloat16
-    torch.testing.assert_close(out.float(), expected.float(), atol=2e-2, rtol=2e-2)
+    assert_parity("mixed dtypes", out, expected, exact, torch.bfloat16)
 
 
 @pytest.mark.parametrize("backend, device", backend_devices())
