@@ -3,6 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const TINT = [255, 220, 0], TINT_OPACITY = 0.55;  // the tests read these
 const state = {
   size: 64,
   files: { in: null, ex: null },        // the uploaded File objects, sent as they are
@@ -40,17 +41,32 @@ function render(which) {
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(state.images[which], 0, 0, w, h);
   if (!state.masks[which]) return;
-  // The mask as a magenta tint whose opacity is the mask value.
+  // The mask as a yellow tint whose opacity is the mask value ...
   const m = state.masks[which].getContext("2d").getImageData(0, 0, s, s).data;
   const tint = document.createElement("canvas");
   tint.width = tint.height = s;
   const t = tint.getContext("2d"), data = t.createImageData(s, s);
   for (let i = 0; i < s * s; i++) {
-    data.data[4 * i] = 255; data.data[4 * i + 1] = 0; data.data[4 * i + 2] = 160;
-    data.data[4 * i + 3] = Math.round(m[4 * i] * 0.6);
+    data.data[4 * i] = TINT[0]; data.data[4 * i + 1] = TINT[1]; data.data[4 * i + 2] = TINT[2];
+    data.data[4 * i + 3] = Math.round(m[4 * i] * TINT_OPACITY);
   }
   t.putImageData(data, 0, 0);
   ctx.drawImage(tint, 0, 0, w, h);
+  // ... and its 0.5 level as a black-and-white outline, visible on any colour.
+  const inside = (x, y) => x >= 0 && y >= 0 && x < s && y < s && m[4 * (y * s + x)] >= 128;
+  const k = w / s;
+  ctx.beginPath();
+  for (let y = 0; y < s; y++) {
+    for (let x = 0; x < s; x++) {
+      if (!inside(x, y)) continue;
+      if (!inside(x - 1, y)) { ctx.moveTo(x * k, y * k); ctx.lineTo(x * k, (y + 1) * k); }
+      if (!inside(x + 1, y)) { ctx.moveTo((x + 1) * k, y * k); ctx.lineTo((x + 1) * k, (y + 1) * k); }
+      if (!inside(x, y - 1)) { ctx.moveTo(x * k, y * k); ctx.lineTo((x + 1) * k, y * k); }
+      if (!inside(x, y + 1)) { ctx.moveTo(x * k, (y + 1) * k); ctx.lineTo((x + 1) * k, (y + 1) * k); }
+    }
+  }
+  ctx.lineWidth = 3; ctx.strokeStyle = "#000"; ctx.stroke();
+  ctx.lineWidth = 1; ctx.strokeStyle = "#fff"; ctx.stroke();
 }
 
 // --- painting --------------------------------------------------------------------------------
@@ -190,6 +206,7 @@ async function start() {
   $("brush").max = Math.max(4, state.size / 2);
   $("translate").addEventListener("click", translate);
   $("reset").addEventListener("click", () => { state.edited.in = state.edited.ex = false; translate(); });
+  document.body.dataset.ready = "true";
 }
 
 start();
