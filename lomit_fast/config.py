@@ -1,12 +1,15 @@
 """Typed configuration: dataclasses loaded from YAML, strictly.
 
-Every field has a default taken from method.md (the paper's 128x128 CelebA settings); the YAML
-files under configs/ override them. Unknown keys and wrong types are errors that name the key,
-because a silently ignored typo in a training config wastes a whole run.
+Every field has a default taken from method.md (the paper's 128x128 CelebA settings), except
+model.mask_prior_logit, whose default is what weights files written before the field existed were
+trained with; the YAML files under configs/ override them. Unknown keys, wrong types and values
+out of range (a batch size of 0, a negative epsilon, NaN) are errors that name the key, because a
+silently ignored typo in a training config wastes a whole run.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -43,6 +46,11 @@ class ModelConfig:
     critic_max_width: int = 2048   # critic width cap
     n_attributes: int = 10         # auxiliary classifier outputs (one logit per attribute)
     global_adain: bool = False     # ablation: masks forced to 1 (MUNIT-style global AdaIN)
+    # Initial bias of the mask head's 1x1 conv: masks start at sigmoid(this). 0 is the authors'
+    # (a zero bias like every other layer, masks at 0.5); -2 (0.12) is what the synthetic model
+    # needed and is the default for files written before this field existed. Only the
+    # initialisation depends on it: a trained model's bias is in its weights.
+    mask_prior_logit: float = -2.0
 
     @property
     def content_channels(self) -> int:
@@ -63,7 +71,7 @@ class DataConfig:
         "No_Beard", "Male", "Goatee", "Heavy_Makeup", "Wearing_Lipstick"])
     crop_size: int = 178           # centre crop before resizing (celeba)
     flip: bool = True              # random horizontal flip during training
-    test_size: int = 2000          # images held out (the last ones, a fixed split)
+    test_size: int = 2000          # images held out: the first of the list (the authors' split)
     seed: int = 0                  # seed of synthetic data / shuffling
     workers: int = 2               # data-loading worker processes
 
@@ -77,8 +85,8 @@ class LossConfig:
     style_foreground: float = 1.0
     style_background: float = 1.0
     content: float = 1.0
-    mask_similarity: float = 0.1   # R1
-    mask_sparsity: float = 1e-4    # R2
+    mask_similarity: float = 0.1   # R1, summed over the six masks
+    mask_sparsity: float = 1e-4    # R2 = sum over the six masks of their mean value
     gradient_penalty: float = 10.0  # WGAN-GP on the critic
     critic_classification: float = 1.0  # BCE of D_cls on real images
 
@@ -111,7 +119,69 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Config":
-        return dataclass_from_dict(cls, data, "")
+        cfg = dataclass_from_dict(cls, data, "")
+        if len(cfg.data.attributes) != cfg.model.n_attributes:
+            raise ConfigError(f"config key 'model.n_attributes': {cfg.model.n_attributes} does not "
+                              f"match the {len(cfg.data.attributes)} names in data.attributes")
+        return cfg
+
+
+# Ranges checked when a config is read: key -> (test, what it must be). Exponents are capped
+# before anything computes 2**n with them.
+def _at_least(low):
+    return (lambda v: v >= low), f"at least {low}"
+
+
+_POSITIVE = ((lambda v: v > 0), "greater than 0")
+_FRACTION = ((lambda v: 0 <= v <= 1), "between 0 and 1")
+_EXPONENT = ((lambda v: 0 <= v <= 16), "between 0 and 16")
+RULES = {
+    **{f"model.{k}": _at_least(1) for k in (
+        "image_size", "channels", "content_width", "mask_attention_width", "style_width",
+        "style_max_width", "style_dim", "mlp_width", "mlp_layers", "critic_width",
+        "critic_max_width", "n_attributes")},
+    **{f"model.{k}": _at_least(0) for k in (
+        "content_res_blocks", "mask_layers", "decoder_res_blocks")},
+    **{f"model.{k}": _EXPONENT for k in ("content_downsample", "style_downsample")},
+    "model.critic_layers": ((lambda v: 1 <= v <= 16), "between 1 and 16"),
+    "model.hain_eps": _POSITIVE,
+    "model.mask_norm": ((lambda v: v in ("instance", "group")), "instance or group"),
+    "data.kind": ((lambda v: v in ("celeba", "folders", "table", "synthetic")),
+                  "celeba, folders, table or synthetic"),
+    "data.attributes": ((lambda v: len(v) > 0 and len(set(v)) == len(v)),
+                        "a non-empty list of distinct names"),
+    "data.crop_size": _at_least(1),
+    "data.test_size": _at_least(0),
+    "data.workers": _at_least(0),
+    **{f"loss.{f.name}": _at_least(0) for f in dataclasses.fields(LossConfig)},
+    **{f"train.{k}": _at_least(1) for k in (
+        "batch_size", "iterations", "generator_every", "lr_decay_every", "checkpoint_every",
+        "sample_every", "log_every")},
+    "train.lr": _POSITIVE,
+    "train.betas": ((lambda v: len(v) == 2 and all(0 <= b < 1 for b in v)),
+                    "two numbers in [0, 1)"),
+    "train.lr_constant_fraction": _FRACTION,
+}
+
+
+def _check_range(value, key: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value) or (
+            isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v)
+                                            for v in value)):
+        raise ConfigError(f"config key '{key}': must be finite, got {value!r:.60}")
+    if key in RULES and not RULES[key][0](value):
+        raise ConfigError(f"config key '{key}': must be {RULES[key][1]}, got {value!r:.60}")
+
+
+def _check_model(cfg: "ModelConfig", prefix: str) -> None:
+    """Sizes that must fit together (checked after each field's range)."""
+    factor = 2 ** max(cfg.content_downsample, cfg.style_downsample, cfg.critic_layers)
+    if cfg.image_size % factor:
+        raise ConfigError(f"config key '{prefix}.image_size': {cfg.image_size} must be a multiple "
+                          f"of {factor} (2 ** the most stride-2 convs of E_c, E_s or the critic)")
+    if not 1 <= cfg.style_shared_layers <= cfg.style_downsample + 1:
+        raise ConfigError(f"config key '{prefix}.style_shared_layers': must be between 1 and "
+                          f"{cfg.style_downsample + 1}, got {cfg.style_shared_layers}")
 
 
 def _check(value, hint, key: str):
@@ -128,22 +198,30 @@ def _check(value, hint, key: str):
                 return _check(value, option, key)
             except ConfigError:
                 pass
-        raise ConfigError(f"config key '{key}': {value!r} does not match {hint}")
+        raise ConfigError(f"config key '{key}': {value!r:.60} does not match {hint}")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)  # YAML writes 10 for 10.0
+        try:
+            return float(value)  # YAML writes 10 for 10.0
+        except OverflowError:
+            raise ConfigError(f"config key '{key}': a {len(str(abs(value)))}-digit number is too "
+                              "large") from None
     if hint is type(None) and value is None:
         return value
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"config key '{key}': expected {hint.__name__}, "
-                          f"got {type(value).__name__} ({value!r})")
+                          f"got {type(value).__name__} ({value!r:.60})")
     return value
 
 
 def dataclass_from_dict(cls, data, prefix: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix or '<root>'}': expected a mapping, got {data!r}")
+        raise ConfigError(f"config section '{prefix or '<root>'}': expected a mapping, "
+                          f"got {data!r:.60}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"config section '{prefix or '<root>'}': key {odd[0]!r} is not a name")
     unknown = sorted(set(data) - names)
     if unknown:
         where = f"'{prefix}.{unknown[0]}'" if prefix else f"'{unknown[0]}'"
@@ -152,21 +230,31 @@ def dataclass_from_dict(cls, data, prefix: str):
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
         hint = hints[name]
-        kwargs[name] = (dataclass_from_dict(hint, value, key) if dataclasses.is_dataclass(hint)
-                        else _check(value, hint, key))
-    return cls(**kwargs)
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = dataclass_from_dict(hint, value, key)
+        else:
+            kwargs[name] = _check(value, hint, key)
+            _check_range(kwargs[name], key)
+    obj = cls(**kwargs)
+    if cls is ModelConfig:  # given values and defaults must fit together
+        _check_model(obj, prefix or "model")
+    return obj
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as e:  # ValueError: a 5000-digit int
+        detail = "nested too deeply" if isinstance(e, RecursionError) else " ".join(str(e).split())
+        raise ConfigError(f"config file {path} is not valid YAML: {detail}") from None
+    data = {} if data is None else data
     try:
         return Config.from_dict(data)
     except ConfigError as e:

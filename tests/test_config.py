@@ -6,7 +6,10 @@ import pytest
 from lomit_fast.config import Config, ConfigError, load_config, save_config
 
 
-@pytest.mark.parametrize("name", ["celeba_128.yaml", "synthetic_64.yaml"])
+CONFIGS = sorted(p.name for p in Path("configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
 def test_shipped_configs_round_trip(tmp_path, name):
     cfg = load_config(Path("configs") / name)
     save_config(cfg, tmp_path / "c.yaml")
@@ -50,3 +53,49 @@ def test_missing_and_malformed_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("group, attributes", [
+    ("hair", ["Black_Hair", "Blond_Hair", "Brown_Hair"]),
+    ("gender_age", ["Male", "Young"]),
+    ("facial_hair", ["Mustache", "Goatee", "No_Beard"]),
+])
+def test_per_group_celeba_configs_differ_only_in_the_attributes(group, attributes):
+    full = load_config("configs/celeba_128.yaml").to_dict()
+    cfg = load_config(f"configs/celeba_128_{group}.yaml")
+    assert cfg.data.attributes == attributes and cfg.model.n_attributes == len(attributes)
+    mine = cfg.to_dict()
+    diff = {f"{s}.{k}" for s in full for k in full[s] if full[s][k] != mine[s][k]}
+    assert diff == {"data.attributes", "model.n_attributes"}
+    assert len(full["data"]["attributes"]) == 10  # the all-attributes model stays an option
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  log_every: 0\n", r"'train.log_every': must be at least 1, got 0"),
+    ("train:\n  batch_size: 0\n", r"'train.batch_size': must be at least 1"),
+    ("train:\n  iterations: -5\n", r"'train.iterations': must be at least 1, got -5"),
+    ("model:\n  hain_eps: -1.0e-5\n", r"'model.hain_eps': must be greater than 0"),
+    ("loss:\n  cycle: .nan\n", r"'loss.cycle': must be finite, got nan"),
+    ("loss:\n  cycle: -1\n", r"'loss.cycle': must be at least 0"),
+    ("train:\n  lr: .inf\n", r"'train.lr': must be finite"),
+    ("train:\n  betas: [0.5]\n", r"'train.betas': must be two numbers in \[0, 1\)"),
+    ("train:\n  lr_constant_fraction: 1.5\n", r"'train.lr_constant_fraction': must be between"),
+    ("data:\n  test_size: -1\n", r"'data.test_size': must be at least 0"),
+    ("data:\n  kind: celebA\n", r"'data.kind': must be celeba, folders, table or synthetic"),
+    ("model:\n  content_downsample: 100000000\n", r"'model.content_downsample': must be between"),
+    ("model:\n  image_size: 100\n", r"'model.image_size': 100 must be a multiple of 64"),
+    ("model:\n  n_attributes: 3\n", r"'model.n_attributes': 3 does not match the 10 names"),
+    ("loss:\n  cycle: 1.0e+400\n", r"'loss.cycle': must be finite"),
+    ("loss:\n  cycle: 1" + "0" * 400 + "\n", r"'loss.cycle': a 401-digit number is too large"),
+    ("1: 2\n", r"key 1 is not a name"),
+])
+def test_values_out_of_range_name_the_key(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_non_utf8_config_is_named(tmp_path):
+    (tmp_path / "c.yaml").write_bytes(b"model:\n  image_size: \xff\n")
+    with pytest.raises(ConfigError, match=r"c.yaml is not UTF-8 text \(byte 21\)"):
+        load_config(tmp_path / "c.yaml")

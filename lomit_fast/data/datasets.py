@@ -4,10 +4,13 @@ Every source yields, for training step s, a pair of batches (A = inputs, B = exe
 function of (seed, s) alone, so a resumed run sees exactly the batches an uninterrupted run would.
 Bad data is a clear error naming the file and line; an unreadable image met during training is
 reported (once, with its name) and replaced by the next image, never silently.
+Test split: the first data.test_size images of the list (as the authors' CelebA loader); training
+uses the rest.
 """
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +30,18 @@ class DataError(ValueError):
     """A data set that cannot be used as configured."""
 
 
+def read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: {what} is not UTF-8 text (byte {e.start})") from None
+
+
 def read_celeba_attributes(path: Path, attributes: list[str]) -> list[tuple[str, list[float]]]:
     """Parse list_attr_celeba.txt (count, names, then `file +-1 ...`) for the chosen attributes."""
-    if not path.is_file():
-        raise DataError(f"{path}: attribute file not found")
-    lines = path.read_text().splitlines()
+    lines = read_text(path, "attribute file").splitlines()
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise DataError(f"{path}:1: expected the image count on the first line")
     names = lines[1].split()
@@ -55,30 +65,32 @@ def read_celeba_attributes(path: Path, attributes: list[str]) -> list[tuple[str,
 
 def read_attribute_table(path: Path, attributes: list[str]) -> list[tuple[str, list[float]]]:
     """Parse a CSV table: header `file,<attr>,...`, then one row of 0/1 values per image."""
-    if not path.is_file():
-        raise DataError(f"{path}: attribute table not found")
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or len(header) < 2:
-            raise DataError(f"{path}:1: expected a header 'file,<attribute>,...'")
-        missing = [a for a in attributes if a not in header[1:]]
-        if missing:
-            raise DataError(f"{path}:1: unknown attribute(s) {missing}")
-        columns = [header.index(a) for a in attributes]
-        rows = []
-        for number, fields in enumerate(reader, start=2):
-            if not fields:
-                continue
-            if len(fields) != len(header) or any(fields[c] not in ("0", "1") for c in columns):
-                raise DataError(f"{path}:{number}: malformed row {fields[:6]}")
-            rows.append((fields[0], [float(fields[c]) for c in columns]))
+    lines = read_text(path, "attribute table").splitlines()
+    try:
+        table = list(csv.reader(lines))
+    except csv.Error as e:
+        raise DataError(f"{path}: not a CSV table ({e})") from None
+    header = table[0] if table else None
+    if not header or len(header) < 2:
+        raise DataError(f"{path}:1: expected a header 'file,<attribute>,...'")
+    missing = [a for a in attributes if a not in header[1:]]
+    if missing:
+        raise DataError(f"{path}:1: unknown attribute(s) {missing}")
+    columns = [header.index(a) for a in attributes]
+    rows = []
+    for number, fields in enumerate(table[1:], start=2):
+        if not fields:
+            continue
+        if len(fields) != len(header) or any(fields[c] not in ("0", "1") for c in columns):
+            raise DataError(f"{path}:{number}: malformed row {fields[:6]}")
+        rows.append((fields[0], [float(fields[c]) for c in columns]))
     return rows
 
 
 def folder_domains(root: Path, domains: list[str]) -> list[tuple[str, list[float]]]:
-    """root/<domain>/*.jpg|png, one one-hot label per domain (in the configured order)."""
-    rows = []
+    """root/<domain>/*.jpg|png, one one-hot label per domain (in the configured order). The rows
+    take the domains in turn, so that the first rows (the test split) hold every domain."""
+    per_domain = []
     for i, domain in enumerate(domains):
         folder = root / domain
         if not folder.is_dir():
@@ -86,8 +98,9 @@ def folder_domains(root: Path, domains: list[str]) -> list[tuple[str, list[float
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"{folder}: domain folder holds no images")
-        rows += [(f"{domain}/{p.name}", [float(j == i) for j in range(len(domains))]) for p in files]
-    return rows
+        per_domain.append([(f"{domain}/{p.name}", [float(j == i) for j in range(len(domains))])
+                           for p in files])
+    return [row for group in itertools.zip_longest(*per_domain) for row in group if row]
 
 
 class ImageTable(Dataset):
@@ -178,11 +191,8 @@ class PairSource:
             yield images[:b], labels[:b], images[b:], labels[b:]
 
 
-def build_source(cfg: DataConfig, size: int, batch_size: int, device: torch.device) -> PairSource:
-    if cfg.kind == "synthetic":
-        if cfg.attributes != list(COLOUR_CLASSES):
-            raise DataError(f"data.attributes must be {list(COLOUR_CLASSES)} for synthetic data")
-        return PairSource(cfg, size, batch_size, device)
+def read_table(cfg: DataConfig, size: int) -> ImageTable:
+    """Every image of a real data set (celeba, table, folders) with its labels, in list order."""
     root = Path(cfg.root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found (data.root)")
@@ -194,5 +204,25 @@ def build_source(cfg: DataConfig, size: int, batch_size: int, device: torch.devi
         rows, crop = folder_domains(root, cfg.attributes), 1 << 30
     else:
         raise DataError(f"data.kind must be celeba, folders, table or synthetic, not '{cfg.kind}'")
-    train_rows = rows[:-cfg.test_size] if 0 < cfg.test_size < len(rows) else rows
-    return PairSource(cfg, size, batch_size, device, ImageTable(root, train_rows, size, crop))
+    where = cfg.attr_file if cfg.kind != "folders" else cfg.root
+    if not rows:
+        raise DataError(f"{where}: lists no images")
+    if cfg.test_size >= len(rows):
+        raise DataError(f"{where}: lists {len(rows)} images, none left for training after the "
+                        f"data.test_size = {cfg.test_size} held out")
+    return ImageTable(root, rows, size, crop)
+
+
+def split(table: ImageTable, test_size: int) -> tuple[ImageTable, ImageTable]:
+    """(train, test): the test split is the first test_size images, as the authors' loader."""
+    return (ImageTable(table.root, table.rows[test_size:], table.size, table.crop),
+            ImageTable(table.root, table.rows[:test_size], table.size, table.crop))
+
+
+def build_source(cfg: DataConfig, size: int, batch_size: int, device: torch.device) -> PairSource:
+    if cfg.kind == "synthetic":
+        if cfg.attributes != list(COLOUR_CLASSES):
+            raise DataError(f"data.attributes must be {list(COLOUR_CLASSES)} for synthetic data")
+        return PairSource(cfg, size, batch_size, device)
+    train, _ = split(read_table(cfg, size), cfg.test_size)
+    return PairSource(cfg, size, batch_size, device, train)

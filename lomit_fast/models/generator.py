@@ -17,7 +17,7 @@ from ..ops.reference import upsample_mask
 from ..config import ModelConfig
 from .layers import MLP, ConvNormAct, ResBlock, init_generator_
 
-MASK_PRIOR_LOGIT = -2.0
+VALUE_SLACK = 1e-3  # images decoded in another precision may overshoot [-1, 1] by rounding
 
 
 class ContentEncoder(nn.Module):
@@ -124,10 +124,10 @@ class Generator(nn.Module):
         self.mlp_background = MLP(cfg.style_dim, cfg.mlp_width, 2 * channels, cfg.mlp_layers)
         self.decoder = Decoder(cfg)
         init_generator_(self)
-        # Masks start small (sigmoid(-2) = 0.12): nothing in HAIN says which side of the mask
-        # is the object, and from 0.5 the masks settled on the background in our runs; from a
-        # small prior they grow where the exemplar's style is wanted, the object.
-        nn.init.constant_(self.mask_net.head.bias, MASK_PRIOR_LOGIT)
+        # Masks start at sigmoid(mask_prior_logit): 0 (0.5) as the authors; on the synthetic set
+        # nothing in HAIN said which side of the mask is the object and from 0.5 the masks settled
+        # on the background, while from a small prior (-2: 0.12) they grew on the object.
+        nn.init.constant_(self.mask_net.head.bias, cfg.mask_prior_logit)
 
     # --- pieces ---------------------------------------------------------------------------
     def content(self, x: Tensor) -> Tensor:
@@ -212,6 +212,13 @@ class Generator(nn.Module):
         if t.shape[2] % factor or t.shape[3] % factor:
             raise ValueError(f"{name} height and width must be multiples of {factor}, "
                              f"got {tuple(t.shape[-2:])}")
+        # Values: images in [0, 255] or [0, 1] are the usual mistake, and NaN/inf poison the
+        # output silently. Not while compiling (the Translator checks before it runs a graph).
+        if not torch.compiler.is_compiling() and t.numel():
+            low, high = t.aminmax()
+            if not (bool(low >= -1 - VALUE_SLACK) and bool(high <= 1 + VALUE_SLACK)):
+                raise ValueError(f"{name} values must lie in [-1, 1] (got min {low.item():.4g}, "
+                                 f"max {high.item():.4g}; NaN fails too)")
 
     @staticmethod
     def broadcast_batch(name: str, t: Tensor, batch: int) -> Tensor:
@@ -221,18 +228,27 @@ class Generator(nn.Module):
             return t.expand(batch, *t.shape[1:])
         raise ValueError(f"{name} batch size {t.shape[0]} must be 1 or {batch}")
 
-    def prepare_mask(self, name: str, mask: Tensor, x: Tensor, c: Tensor) -> Tensor:
-        """A user mask at content or image resolution -> (N, 1, h, w) at content resolution."""
+    @staticmethod
+    def check_mask(name: str, mask: Tensor, batch: int) -> None:
+        """A user mask: (N or 1, 1, h, w), floating, every value in [0, 1] (NaN is refused)."""
         if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
             shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
             raise ValueError(f"{name} must have shape (N, 1, h, w), got {shape}")
         if not mask.is_floating_point():
             raise ValueError(f"{name} must be a floating tensor in [0, 1], got dtype {mask.dtype}")
+        if mask.shape[0] not in (1, batch):
+            raise ValueError(f"{name} batch size {mask.shape[0]} must be 1 or {batch}")
+        low, high = mask.aminmax()
+        if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
+            raise ValueError(f"{name} values must lie in [0, 1] (got min {low.item():.4g}, "
+                             f"max {high.item():.4g})")
+
+    def prepare_mask(self, name: str, mask: Tensor, x: Tensor, c: Tensor) -> Tensor:
+        """A user mask at content or image resolution -> (N, 1, h, w) at content resolution."""
+        self.check_mask(name, mask, c.shape[0])
         if mask.shape[-2:] == x.shape[-2:]:
             mask = F.adaptive_avg_pool2d(mask, c.shape[-2:])
         elif mask.shape[-2:] != c.shape[-2:]:
             raise ValueError(f"{name} must be at content {tuple(c.shape[-2:])} or image "
                              f"{tuple(x.shape[-2:])} resolution, got {tuple(mask.shape[-2:])}")
-        if bool(mask.min() < 0) or bool(mask.max() > 1):
-            raise ValueError(f"{name} values must lie in [0, 1]")
         return self.broadcast_batch(name, mask.to(c.dtype), c.shape[0])

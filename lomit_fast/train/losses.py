@@ -2,6 +2,10 @@
 
 The terms are combined with the weights of LossConfig in `generator_objective` and
 `critic_objective`; each returns the weighted total and the unweighted terms for logging.
+Conventions, as the authors': every term is summed over both directions (A->B and B->A); an L1
+term is the mean absolute difference per element; a BCE term is summed over attributes and
+averaged over the batch; R1 and R2 are summed over the six masks m_A, m_B (translation), m_AA,
+m_BB (self-reconstruction) and m_AB, m_BA (of the translations, for the cycle).
 """
 from __future__ import annotations
 
@@ -43,8 +47,10 @@ def attribute_bce(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def mask_similarity(mask: Tensor, content: Tensor) -> Tensor:
-    """R1 = mean_ij S_ij |m_i - m_j| over positions, S = cosine similarity of the (detached)
-    content vectors, clamped at 0. mask: (N, 1, h, w), content: (N, C, h, w)."""
+    """R1 of one mask = mean over the batch and over all pairs (i, j) of content-map positions of
+    S_ij |m_i - m_j|, S = cosine similarity of the (detached) content vectors, clamped at 0:
+    positions with similar content get similar mask values. mask: (N, 1, h, w), content:
+    (N, C, h, w). The objective sums it over the six masks."""
     vectors = F.normalize(content.detach().flatten(2), dim=1)           # (N, C, hw)
     similarity = torch.relu(vectors.transpose(1, 2) @ vectors)          # (N, hw, hw)
     m = mask.flatten(1)                                                 # (N, hw)
@@ -52,8 +58,10 @@ def mask_similarity(mask: Tensor, content: Tensor) -> Tensor:
 
 
 def mask_sparsity(*masks: Tensor) -> Tensor:
-    """R2 = mean of every mask value."""
-    return torch.stack([m.mean() for m in masks]).mean()
+    """R2 = sum over the masks given (the objective gives the six) of each mask's mean value over
+    batch and positions: in [0, 6] for six masks. The authors sum, as every other term; a mean
+    over the masks would make the same weight six times weaker."""
+    return torch.stack([m.mean() for m in masks]).sum()
 
 
 def generator_objective(gen: Generator, critic: Critic, x_a: Tensor, x_b: Tensor,
@@ -82,9 +90,11 @@ def generator_objective(gen: Generator, critic: Critic, x_a: Tensor, x_b: Tensor
 
     realness_ab, logits_ab = critic(x_ab)
     realness_ba, logits_ba = critic(x_ba)
-    # R1 reaches the mask network only: masks recomputed from detached content codes.
-    m_a_r1 = gen.mask(c_a.detach(), c_b.detach())
-    m_b_r1 = gen.mask(c_b.detach(), c_a.detach())
+    # R1 reaches the mask network only: the six masks recomputed from detached content codes,
+    # in one batch (the mask net does not mix samples).
+    pairs = [(c_a, c_b), (c_b, c_a), (c_a, c_a), (c_b, c_b), (c_ab, c_ba), (c_ba, c_ab)]
+    contents = [c.detach() for c, _ in pairs]
+    r1_masks = gen.mask(torch.cat(contents), torch.cat([p for _, p in pairs]).detach())
 
     terms = {
         "adversarial": wgan_generator(realness_ab) + wgan_generator(realness_ba),
@@ -94,23 +104,28 @@ def generator_objective(gen: Generator, critic: Critic, x_a: Tensor, x_b: Tensor
         "style_foreground": l1(s_f_ab, s_fb) + l1(s_f_ba, s_fa),
         "style_background": l1(s_b_ab, s_ba) + l1(s_b_ba, s_bb),
         "content": l1(c_ab, c_a) + l1(c_ba, c_b),
-        "mask_similarity": mask_similarity(m_a_r1, c_a) + mask_similarity(m_b_r1, c_b),
+        "mask_similarity": sum(mask_similarity(m, c)
+                               for m, c in zip(r1_masks.chunk(len(pairs)), contents)),
         "mask_sparsity": mask_sparsity(m_a, m_b, m_aa, m_bb, m_ab, m_ba),
     }
     total = sum(getattr(w, name) * value for name, value in terms.items())
     return total, terms, {"x_ab": x_ab, "m_a": m_a, "m_b": m_b}
 
 
-def critic_objective(critic: Critic, x_real: Tensor, labels_real: Tensor, x_fake: Tensor,
+def critic_objective(critic: Critic, directions: list[tuple[Tensor, Tensor, Tensor]],
                      w: LossConfig) -> tuple[Tensor, dict[str, Tensor]]:
-    """WGAN-GP on real = inputs vs fake = their (detached) translations, plus the auxiliary
-    attribute classifier on real images against their own labels."""
-    x_fake = x_fake.detach()
-    real_realness, real_logits = critic(x_real)
-    fake_realness, _ = critic(x_fake)
-    terms = {"wasserstein": wgan_critic(real_realness, fake_realness),
-             "gradient_penalty": gradient_penalty(critic, x_real, x_fake),
-             "critic_classification": attribute_bce(real_logits, labels_real)}
+    """The critic's loss summed over directions, each (real, labels of real, fake): for LOMIT
+    (x_A, labels_A, x_AB) and (x_B, labels_B, x_BA). Per direction: WGAN-GP with real = the
+    input and fake = its (detached) translation, the penalty on interpolates between the two, and
+    the auxiliary classifier's BCE on the real images against their own labels."""
+    terms = {"wasserstein": 0, "gradient_penalty": 0, "critic_classification": 0}
+    for x_real, labels_real, x_fake in directions:
+        x_fake = x_fake.detach()
+        real_realness, real_logits = critic(x_real)
+        fake_realness, _ = critic(x_fake)
+        terms["wasserstein"] += wgan_critic(real_realness, fake_realness)
+        terms["gradient_penalty"] += gradient_penalty(critic, x_real, x_fake)
+        terms["critic_classification"] += attribute_bce(real_logits, labels_real)
     total = (terms["wasserstein"] + w.gradient_penalty * terms["gradient_penalty"]
              + w.critic_classification * terms["critic_classification"])
     return total, terms

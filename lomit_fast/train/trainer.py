@@ -1,20 +1,12 @@
 """The LOMIT trainer: critic every step, generator every n-th, Adam with the method's schedule,
-atomic checkpoints that resume exactly, JSONL metrics, PNG sample grids.
-
-Run folder layout:
-  config.yaml                 the config this run trains (a resumed run must match it)
-  checkpoints/latest          name of the newest complete checkpoint (written last, atomically)
-  checkpoints/step-0001000/   generator.safetensors, critic.safetensors, state.pt
-  metrics.jsonl               one line per log interval (losses, lr, speed, locality metrics)
-  samples/step-0001000.png    input, exemplar, input mask, exemplar mask, output
-Multi-GPU: launched with torchrun, each rank trains on its own data and gradients are averaged.
+atomic checkpoints that resume exactly, JSONL metrics, PNG sample grids (run folder layout:
+run_dir.py). Multi-GPU: launched with torchrun, each rank trains on its own data and gradients
+are averaged.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -24,25 +16,25 @@ from tqdm import tqdm
 
 from ..data.images import image_grid, save_png
 from ..data.locality import evaluate_synthetic
-from ..models.checkpoint import load_weights, save_weights
+from ..models.checkpoint import load_weights
 from ..config import Config, load_config, save_config
-from ..io import atomic_path
 from ..models import Critic, Generator
 from ..data.datasets import build_source
 from ..ops.reference import upsample_mask
 from .losses import critic_objective, generator_objective
+from .run_dir import (TrainError, append_metrics, latest_checkpoint, read_state, remove_partial,
+                      trim_metrics, write_checkpoint)
 
-KEEP_CHECKPOINTS = 2
-
-
-class TrainError(RuntimeError):
-    """A run that cannot start or resume as asked."""
+__all__ = ["TrainError", "Trainer", "lr_factor", "train_from_config"]
 
 
 def lr_factor(step: int, cfg: Config) -> float:
-    """1 for the first lr_constant_fraction of training, then halved every lr_decay_every."""
+    """The learning rate's factor at (0-based) `step`: 1 for the first lr_constant_fraction of
+    training and the lr_decay_every steps after it, then halved every lr_decay_every steps, as
+    the authors (who halve when the step is past half-way and a multiple of 10k). For 200k
+    iterations: 1 until 109,999, 0.5 from 110k, ..., 2^-9 from 190k to the end."""
     start = int(cfg.train.iterations * cfg.train.lr_constant_fraction)
-    return 0.5 ** max(0, (step - start) // cfg.train.lr_decay_every + 1) if step >= start else 1.0
+    return 0.5 ** ((step - start) // cfg.train.lr_decay_every) if step > start else 1.0
 
 
 class Trainer:
@@ -59,6 +51,8 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.critic.parameters(), cfg.train.lr, betas=betas)
         self.step = 0
         self.checkpoints = self.run_dir / "checkpoints"
+        if self.rank == 0:
+            remove_partial(self.checkpoints)
         if resume and (self.checkpoints / "latest").is_file():
             self.load()
         elif self.checkpoints.joinpath("latest").is_file():
@@ -74,42 +68,32 @@ class Trainer:
 
     # --- checkpoints ----------------------------------------------------------------------
     def save(self) -> Path:
-        folder = self.checkpoints / f"step-{self.step:07d}"
-        tmp = self.checkpoints / f".tmp-step-{self.step:07d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_weights(self.generator, self.cfg.model, tmp / "generator.safetensors")
-        save_weights(self.critic, self.cfg.model, tmp / "critic.safetensors")
         state = {"step": self.step, "opt_g": self.opt_g.state_dict(),
                  "opt_d": self.opt_d.state_dict(), "rng_cpu": torch.get_rng_state(),
                  "config": self.cfg.to_dict()}
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        torch.save(state, tmp / "state.pt")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        with atomic_path(self.checkpoints / "latest") as pointer:  # the commit point
-            pointer.write_text(folder.name)
-        for old in sorted(self.checkpoints.glob("step-*"))[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
-        return folder
+        return write_checkpoint(self.checkpoints, self.step, self.generator, self.critic,
+                                self.cfg.model, state)
 
     def load(self) -> None:
-        folder = self.checkpoints / (self.checkpoints / "latest").read_text().strip()
-        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-        if state["config"] != self.cfg.to_dict():
-            saved = Config.from_dict(state["config"]).to_dict()
-            diff = [f"{s}.{k}" for s in saved for k in saved[s] if saved[s][k] != self.cfg.to_dict()[s][k]]
-            raise TrainError(f"{folder}: checkpoint was trained with another config "
-                             f"(differs in {', '.join(diff)})")
+        """Resume from the latest checkpoint; metric lines past it are dropped (redone)."""
+        folder = latest_checkpoint(self.checkpoints)
+        state = read_state(folder, self.cfg)
         load_weights(self.generator, folder / "generator.safetensors")
         load_weights(self.critic, folder / "critic.safetensors")
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        torch.set_rng_state(state["rng_cpu"])
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            torch.set_rng_state(state["rng_cpu"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise TrainError(f"{folder / 'state.pt'}: optimiser or RNG state does not fit this "
+                             f"model ({e})") from e
         if "rng_cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         self.step = state["step"]
+        if self.rank == 0:
+            trim_metrics(self.run_dir / "metrics.jsonl", self.step)
 
     # --- one iteration --------------------------------------------------------------------
     def set_lr(self) -> float:
@@ -135,10 +119,12 @@ class Trainer:
         """One critic update and, every generator_every steps, one generator update."""
         lr = self.set_lr()
         w = self.cfg.loss
-        with torch.no_grad(), self.autocast():
-            fake, _, _ = self.generator.translate(x_a, x_b)
+        with torch.no_grad(), self.autocast():  # both directions in one batch
+            fakes, _, _ = self.generator.translate(torch.cat([x_a, x_b]), torch.cat([x_b, x_a]))
+        x_ab, x_ba = fakes.float().chunk(2)
         with self.autocast():
-            d_total, d_terms = critic_objective(self.critic, x_a, labels_a, fake.float(), w)
+            d_total, d_terms = critic_objective(
+                self.critic, [(x_a, labels_a, x_ab), (x_b, labels_b, x_ba)], w)
         self.opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         self.average_gradients(self.critic)
@@ -187,8 +173,7 @@ class Trainer:
         save_png(grid, self.run_dir / "samples" / f"step-{self.step:07d}.png")
 
     def log(self, record: dict) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as f:  # one line per write: appends are safe
-            f.write(json.dumps(record) + "\n")
+        append_metrics(self.run_dir / "metrics.jsonl", record)
 
     def train(self, steps: int | None = None, progress: bool = True) -> dict:
         """Train until `steps` (default: the config's iterations); returns the last log record."""

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from lomit_fast.config import DataConfig
-from lomit_fast.data.datasets import DataError, build_source
+from lomit_fast.data.datasets import DataError, build_source, read_table, split
 
 
 def write_images(folder, names, size=(20, 24)):
@@ -87,3 +87,39 @@ def test_batches_are_a_function_of_the_step(tmp_path):
     all_steps = [b[0] for b in source.batches(0, 4)]
     from_two = [b[0] for b in source.batches(2, 4)]
     assert torch.equal(all_steps[2], from_two[0]) and torch.equal(all_steps[3], from_two[1])
+
+
+def test_test_split_is_the_first_images(tmp_path):
+    cfg = celeba(tmp_path)
+    cfg.test_size = 2
+    train, test = split(read_table(cfg, 8), cfg.test_size)
+    assert [r[0] for r in test.rows] == ["000001.jpg", "000002.jpg"]
+    assert [r[0] for r in train.rows] == ["000003.jpg", "000004.jpg", "000005.jpg"]
+    source = build_source(cfg, 8, 2, torch.device("cpu"))
+    assert source.dataset.rows == train.rows  # training never sees the test split
+    cfg.test_size = 5
+    with pytest.raises(DataError, match=r"attr.txt: lists 5 images, none left for training"):
+        build_source(cfg, 8, 2, torch.device("cpu"))
+
+
+def test_folder_rows_take_the_domains_in_turn(tmp_path):
+    write_images(tmp_path / "horse", ["a.png", "b.png", "c.png"])
+    write_images(tmp_path / "zebra", ["d.jpg"])
+    cfg = DataConfig(kind="folders", root=str(tmp_path), attributes=["horse", "zebra"],
+                     test_size=2, workers=0)
+    _, test = split(read_table(cfg, 8), cfg.test_size)
+    assert [r[0] for r in test.rows] == ["horse/a.png", "zebra/d.jpg"]  # both domains held out
+    assert len(read_table(cfg, 8).rows) == 4
+
+
+def test_header_only_table_and_non_utf8_files_are_named(tmp_path):
+    write_images(tmp_path / "img", ["a.png"])
+    (tmp_path / "au.csv").write_text("file,AU1\n")
+    cfg = DataConfig(kind="table", root=str(tmp_path / "img"), attr_file=str(tmp_path / "au.csv"),
+                     attributes=["AU1"], test_size=0, workers=0)
+    with pytest.raises(DataError, match=r"au.csv: lists no images"):
+        build_source(cfg, 8, 2, torch.device("cpu"))
+    cfg = celeba(tmp_path)
+    (tmp_path / "attr.txt").write_bytes(b"1\nBlack_Hair Smiling\n\xe9t\xe9.jpg 1 -1\n")
+    with pytest.raises(DataError, match=r"attr.txt: attribute file is not UTF-8 text \(byte 21\)"):
+        build_source(cfg, 8, 2, torch.device("cpu"))

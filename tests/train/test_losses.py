@@ -61,7 +61,37 @@ def test_mask_similarity_by_hand():
     assert abs(losses.mask_similarity(mask, content).item() - 0.375) < 1e-6
     content[0, 0, 0, 1], content[0, 1, 0, 1] = -1.0, 0.0   # opposite directions: S clamped to 0
     assert losses.mask_similarity(mask, content).item() == 0
-    assert losses.mask_sparsity(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == 0.5
+
+
+def test_mask_sparsity_sums_the_mask_means():
+    means = [1.0, 0.0, 0.25, 0.5, 0.75, 0.5]
+    masks = [torch.full((2, 1, 4, 4), m) for m in means]
+    assert losses.mask_sparsity(*masks).item() == 3.0  # the authors' sum, not the mean 0.5
+
+
+def test_r1_and_r2_cover_the_six_masks():
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    gen, critic = Generator(cfg.model), Critic(cfg.model)
+    x_a, x_b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        _, terms, _ = losses.generator_objective(gen, critic, x_a, x_b, torch.ones(2, 6),
+                                                 torch.zeros(2, 6), cfg.loss)
+        # By hand: m_A, m_B, m_AA, m_BB and the masks m_AB, m_BA of the two translations.
+        c_a, c_b = gen.content(x_a), gen.content(x_b)
+        m_a, m_b = gen.mask(c_a, c_b), gen.mask(c_b, c_a)
+        s_fa, s_ba = gen.styles(x_a, m_a)
+        s_fb, s_bb = gen.styles(x_b, m_b)
+        c_ab = gen.content(gen.decode(c_a, m_a, s_fb, s_ba))
+        c_ba = gen.content(gen.decode(c_b, m_b, s_fa, s_bb))
+        pairs = [(c_a, c_b), (c_b, c_a), (c_a, c_a), (c_b, c_b), (c_ab, c_ba), (c_ba, c_ab)]
+        masks = [gen.mask(c, p) for c, p in pairs]
+        r1 = sum(losses.mask_similarity(m, c) for m, (c, _) in zip(masks, pairs))
+        r2 = sum(m.mean() for m in masks)
+    torch.testing.assert_close(terms["mask_similarity"], r1, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(terms["mask_sparsity"], r2, rtol=1e-4, atol=1e-6)
+    two = losses.mask_similarity(masks[0], c_a) + losses.mask_similarity(masks[1], c_b)
+    assert r1 > two * 1.5  # the four other masks count: at the same weight R1 is ~3x stronger
 
 
 def test_r1_reaches_the_mask_network_only():

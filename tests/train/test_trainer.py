@@ -1,8 +1,10 @@
 """The trainer: a step changes the weights, a resumed run continues exactly, bad resumes fail."""
+import copy
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lomit_fast.config import load_config
 from lomit_fast.train.trainer import TrainError, Trainer, lr_factor
@@ -57,7 +59,108 @@ def test_existing_run_needs_resume_and_the_same_config(tmp_path):
         Trainer(cfg, tmp_path / "run", resume=True)
 
 
-def test_lr_schedule():
+def test_lr_schedule_at_the_authors_boundaries():
     cfg = tiny_config()
-    cfg.train.iterations, cfg.train.lr_constant_fraction, cfg.train.lr_decay_every = 100, 0.5, 10
-    assert [lr_factor(s, cfg) for s in (0, 49, 50, 59, 60, 75)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
+    cfg.train.iterations, cfg.train.lr_constant_fraction = 200_000, 0.5
+    cfg.train.lr_decay_every = 10_000
+    steps = [0, 100_000, 109_999, 110_000, 119_999, 120_000, 189_999, 190_000, 199_999]
+    factors = [1, 1, 1, 0.5, 0.5, 0.25, 2 ** -8, 2 ** -9, 2 ** -9]
+    assert [lr_factor(s, cfg) for s in steps] == factors
+    cfg.train.iterations, cfg.train.lr_decay_every = 100, 10   # the same shape at any scale
+    assert [lr_factor(s, cfg) for s in (49, 50, 59, 60, 70, 99)] == [1, 1, 1, 0.5, 0.25, 2 ** -4]
+
+
+def test_critic_loss_of_one_step_is_the_sum_of_both_directions(tmp_path):
+    trainer = Trainer(tiny_config(), tmp_path / "run")
+    x_a, labels_a, x_b, labels_b = next(trainer.source.batches(0, 1))
+    gen, critic = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.critic)
+    torch.manual_seed(7)  # the interpolation weights of the gradient penalty
+    logs = trainer.train_step(x_a, labels_a, x_b, labels_b)
+    with torch.no_grad():
+        x_ab, x_ba = gen.translate(x_a, x_b)[0], gen.translate(x_b, x_a)[0]
+
+    def direction(real, labels, fake):  # WGAN-GP + 10 * penalty + 1 * BCE, written out
+        wasserstein = critic(fake)[0].mean() - critic(real)[0].mean()
+        alpha = torch.rand(len(real), 1, 1, 1)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(mixed)[0].sum(), mixed)
+        penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        bce = F.binary_cross_entropy_with_logits(critic(real)[1], labels, reduction="sum")
+        return wasserstein + 10 * penalty + bce / len(real)
+
+    torch.manual_seed(7)
+    a_to_b, b_to_a = direction(x_a, labels_a, x_ab), direction(x_b, labels_b, x_ba)
+    assert logs["critic_total"] == pytest.approx((a_to_b + b_to_a).item(), rel=1e-5)
+    assert abs(b_to_a.item()) > 1e-3 * abs(logs["critic_total"])  # x_BA is really shown
+
+
+def read_steps(run, strict=True):
+    steps = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        try:
+            steps.append(json.loads(line)["step"])
+        except json.JSONDecodeError:
+            if strict:
+                raise
+    return steps
+
+
+def test_resume_drops_the_metric_lines_of_redone_steps(tmp_path):
+    cfg = tiny_config()
+    Trainer(cfg, tmp_path / "run").train(4, progress=False)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    (checkpoints / "latest").write_text("step-0000002")  # as if killed before step 4 was committed
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "cut sho')                  # and mid-line
+    assert read_steps(tmp_path / "run", strict=False) == [1, 2, 3, 4]
+    resumed = Trainer(cfg, tmp_path / "run", resume=True)
+    assert read_steps(tmp_path / "run") == [1, 2]
+    resumed.train(4, progress=False)
+    assert read_steps(tmp_path / "run") == [1, 2, 3, 4]
+
+
+def test_a_failed_save_leaves_nothing_and_a_stale_one_is_removed(tmp_path, monkeypatch):
+    cfg = tiny_config()
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.train(2, progress=False)
+    checkpoints = tmp_path / "run" / "checkpoints"
+
+    def full_disk(obj, path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(TrainError, match=r"cannot write checkpoint .*step-0000004: No space left"):
+        trainer.train(4, progress=False)
+    monkeypatch.undo()
+    assert not list(checkpoints.glob(".tmp-step-*"))
+    assert (checkpoints / "latest").read_text() == "step-0000002"  # the last good one
+    (checkpoints / ".tmp-step-0000009").mkdir()                     # left by a kill -9
+    Trainer(cfg, tmp_path / "run", resume=True)
+    assert not list(checkpoints.glob(".tmp-step-*"))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"PK\x03\x04truncated", r"state.pt: not a readable training state"),
+    ([1, 2, 3], r"state.pt: not a training state \(holds a list\)"),
+    ({"step": "2"}, r"state.pt: field 'step' is missing or not of type int"),
+])
+def test_a_broken_state_file_is_named(tmp_path, content, message):
+    cfg = tiny_config()
+    Trainer(cfg, tmp_path / "run").train(2, progress=False)
+    state = tmp_path / "run" / "checkpoints" / "step-0000002" / "state.pt"
+    if isinstance(content, bytes):
+        state.write_bytes(content)
+    else:
+        torch.save(content, state)
+    with pytest.raises(TrainError, match=message):
+        Trainer(cfg, tmp_path / "run", resume=True)
+
+
+def test_checkpoint_written_before_a_config_field_existed_resumes(tmp_path):
+    cfg = tiny_config()
+    Trainer(cfg, tmp_path / "run").train(2, progress=False)
+    state_path = tmp_path / "run" / "checkpoints" / "step-0000002" / "state.pt"
+    state = torch.load(state_path, weights_only=True)
+    del state["config"]["model"]["mask_prior_logit"]  # as written before the field
+    torch.save(state, state_path)
+    assert Trainer(cfg, tmp_path / "run", resume=True).step == 2
