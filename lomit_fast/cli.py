@@ -17,6 +17,7 @@ from .config import ConfigError
 from .io import atomic_path
 from .ops import BackendError, use_backend
 from .ops.reference import upsample_mask
+from .version import __version__
 
 DEMO_SEED = 90210  # a synthetic seed never used for training
 
@@ -25,6 +26,10 @@ def demo(args: argparse.Namespace) -> int:
     """Translate freshly generated synthetic images with the shipped model: a PNG grid and the
     locality metrics on held-out images."""
     from .data.locality import evaluate_synthetic
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.metrics_images < 0:
+        raise ValueError(f"--metrics-images {args.metrics_images}: must be 0 (none) or more")
     torch.manual_seed(args.seed)
     generator = load_generator(args.checkpoint)
     size = generator.cfg.image_size
@@ -57,8 +62,15 @@ def translate(args: argparse.Namespace) -> int:
     """Batch translation of image files; under torchrun the inputs are sharded over ranks."""
     import torch.distributed as dist
 
-    from .engine.batch import Job, list_inputs, merge_reports, print_failures, run_job, summary
-    from .engine.translator import Translator
+    from .engine.batch import Job, merge_reports, print_failures, run_job, summary
+    from .engine.files import list_inputs
+    from .engine.translator import GRAPH_BACKENDS, Translator
+    positive("--batch-size", args.batch_size)
+    if args.workers < 0:
+        raise ValueError(f"--workers {args.workers}: must be 0 or more")
+    if args.model_file and args.backend not in GRAPH_BACKENDS:
+        raise ValueError(f"--model-file is run only by the backends {', '.join(GRAPH_BACKENDS)}; "
+                         f"--backend {args.backend} would ignore it")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = args.device
@@ -67,9 +79,11 @@ def translate(args: argparse.Namespace) -> int:
         if device == "cuda":
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     output = Path(args.output)
-    inputs, roots = list_inputs(args.input, output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output}: exists and is not a folder")
+    inputs = list_inputs(args.input, output)
     exemplar = Path(args.exemplar)
-    exemplars, _ = list_inputs(args.exemplar, output) if exemplar.is_dir() else ([exemplar], None)
+    exemplars = list_inputs(args.exemplar, output).files if exemplar.is_dir() else [exemplar]
     for path in [*exemplars, *(p for p in (args.mask_in, args.mask_ex) if p)]:
         if not Path(path).exists():
             raise ValueError(f"{path}: no such file or folder")
@@ -78,11 +92,11 @@ def translate(args: argparse.Namespace) -> int:
     if args.size is not None and args.size != translator.cfg.image_size:
         raise ValueError(f"--size {args.size}: this model translates at "
                          f"{translator.cfg.image_size}x{translator.cfg.image_size}")
-    job = Job(inputs, roots, exemplars, output, args.pair_mode,
-              Path(args.mask_in) if args.mask_in else None,
-              Path(args.mask_ex) if args.mask_ex else None, args.save_masks, args.batch_size,
-              args.fit, args.output_size, args.composite, args.workers, args.seed)
-    report = run_job(job, translator, rank, world, progress=not args.quiet)
+    mask_in, mask_ex = (Path(p) if p else None for p in (args.mask_in, args.mask_ex))
+    job = Job(inputs, exemplars, output, args.pair_mode, mask_in, mask_ex, args.save_masks,
+              args.batch_size, args.fit, args.output_size, args.composite, args.workers,
+              args.seed, job_settings(args, translator, exemplars), args.overwrite)
+    report = run_job(job, translator, rank, world, progress=not args.quiet and rank == 0)
     if world > 1:
         dist.barrier()
         report = merge_reports(output, world) if rank == 0 else report
@@ -91,6 +105,25 @@ def translate(args: argparse.Namespace) -> int:
         print_failures(report)
         print(summary(report))
     return 1 if report["failed"] else 0
+
+
+def job_settings(args: argparse.Namespace, translator, exemplars: list[Path]) -> dict:
+    """What changes the pixels of a translate job's outputs: kept in its manifest."""
+    from .engine.files import digest
+    from .models.checkpoint import SHIPPED_MODEL
+    files = lambda *paths: digest([Path(p) if p else None for p in paths])  # noqa: E731
+    return {"model": files(args.checkpoint or SHIPPED_MODEL), "exemplars": digest(exemplars),
+            "model_file": files(args.model_file), "mask_in": files(args.mask_in),
+            "mask_ex": files(args.mask_ex), "backend": translator.backend,
+            "precision": translator.precision, "pair_mode": args.pair_mode,
+            "seed": args.seed if args.pair_mode == "random" else None, "fit": args.fit,
+            "output_size": args.output_size, "composite": args.composite,
+            "version": __version__}
+
+
+def positive(flag: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{flag} {value}: must be at least 1")
 
 
 def export(args: argparse.Namespace) -> int:
@@ -131,6 +164,9 @@ def train(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     from .data.locality import evaluate_synthetic
+    least = 2 if args.inception else 1  # FID needs two images for a covariance
+    if args.images < least:
+        raise ValueError(f"--images {args.images}: must be at least {least}")
     generator = load_generator(args.checkpoint, args.device)
     with use_backend(args.backend):
         if args.inception:
@@ -218,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of --pair-mode random")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="translate every input again, even where outputs of other settings are")
     p.set_defaults(run=translate)
 
     p = commands.add_parser("export", help="export the generator (ONNX, TensorRT engine, "
@@ -277,13 +315,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_device(name: str) -> None:
+    """--device names a device this machine has (cpu, cuda, cuda:N)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device (cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: lomit-fast runs on cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                         "CUDA device(s)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """A user's mistake exits 2 with one line naming the file or argument; Ctrl-C exits 130
+    (everything written so far is complete: the same command resumes)."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            check_device(args.device)
         return args.run(args)
     except (CheckpointError, ConfigError, BackendError, ValueError, OSError) as e:
-        print(f"lomit-fast {args.command}: error: {e}", file=sys.stderr)
+        print(f"lomit-fast {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"lomit-fast {args.command}: interrupted; what was written is complete, and the "
+              "same command resumes", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from ..io import atomic_path
 
 MAX_PIXELS = 64 * 1024 * 1024  # larger images are refused rather than exhausting memory
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -42,28 +43,35 @@ def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
         image.save(tmp, format="PNG")
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read any image file as (H, W, 3) uint8 RGB, converting what is meaningful to convert
-    (grayscale, palette, RGBA over white, 16-bit) and raising ValueError naming the file otherwise."""
-    path = Path(path)
+def _open(path: Path) -> Image.Image:
+    """The decoded image at `path`, size-checked before decoding and turned upright as its EXIF
+    orientation says (phone photos store pixels sideways); ValueError naming the file otherwise."""
     try:
         with Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ValueError(f"{path}: image is {image.width}x{image.height}, larger than "
                                  f"the {MAX_PIXELS} pixel limit")
             image.load()
-            return _as_rgb(image, path)
+            return ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"{path}: cannot read image ({e})") from e
 
 
-def _as_rgb(image: Image.Image, path: Path) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale to 8 bits
-        a = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if a.max() > 255 else 255.0
-        gray = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def _sixteen_bit(image: Image.Image) -> np.ndarray:
+    """16-bit (and 32-bit integer) grayscale as floats in [0, 1]: the value over 65535, always
+    (a dark 16-bit image is dark, whatever its largest value)."""
+    return np.clip(np.asarray(image, dtype=np.float64) / 65535.0, 0.0, 1.0)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read any image file as (H, W, 3) uint8 RGB, converting what is meaningful to convert
+    (grayscale, palette, RGBA over white, 16-bit) and raising ValueError naming the file otherwise."""
+    path = Path(path)
+    image = _open(path)
+    if image.mode in SIXTEEN_BIT:
+        gray = (_sixteen_bit(image) * 255.0 + 0.5).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=-1)
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
@@ -73,9 +81,31 @@ def _as_rgb(image: Image.Image, path: Path) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a mask image as (H, W) float32 in [0, 1] (any mode; colour masks use luminance)."""
-    rgb = read_rgb(path).astype(np.float32) / 255.0
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    """Read a mask image as (H, W) float32 in [0, 1]. How each mode maps:
+
+      8-bit (L, P, RGB, ...)   luminance (0.299 R + 0.587 G + 0.114 B) / 255
+      1-bit                    0 or 1
+      16-bit / 32-bit integer  value / 65535 (clipped)
+      32-bit float (F)         the value itself; it must lie in [0, 1]
+      with alpha (RGBA, LA, transparent palette)   the above times alpha / 255: a transparent
+                               pixel is 0, "not painted", whatever its colour
+    """
+    path = Path(path)
+    image = _open(path)
+    if image.mode in SIXTEEN_BIT:
+        return _sixteen_bit(image).astype(np.float32)
+    if image.mode == "F":
+        mask = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+            raise ValueError(f"{path}: a float mask must hold values in [0, 1]")
+        return mask
+    alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and
+                                                   "transparency" in image.info)
+    if image.mode not in ("RGB", "L", "P", "CMYK", "YCbCr", "1", "LAB", "HSV", "RGBA", "LA", "PA"):
+        raise ValueError(f"{path}: unsupported mask mode '{image.mode}'")
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    mask = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(mask * rgba[..., 3] if alpha else mask, 0.0, 1.0)
 
 
 def image_grid(rows: Sequence[Tensor], pad: int = 2) -> np.ndarray:

@@ -1,15 +1,16 @@
 """Batch translation of image files: the `lomit-fast translate` job.
 
 Never loses or corrupts an output: each PNG is written to a temporary name and renamed, so a
-killed run leaves only complete files, and a rerun skips the outputs that are already there.
-Inputs are never written to; an output folder inside the input folder is not read as input. Bad
-images are converted where that is meaningful (grayscale, palette, RGBA, 16-bit) and otherwise
-reported by name and skipped; a JSON report lists every failure. Under torchrun each rank takes
-every world_size-th input and writes its own report part; rank 0 merges them.
+killed run leaves only complete files (and its temporaries are removed by the next run), and a
+rerun skips the inputs whose outputs (and masks, with --save-masks) are all there. Inputs are
+never written to; an output folder inside the input folder is not read as input. Bad images are
+converted where that is meaningful (grayscale, palette, RGBA, 16-bit) and otherwise reported by
+name and skipped, as is an output that cannot be written; a JSON report lists every failure.
+What the outputs were made with is kept in manifest.json (files.py). Under torchrun each rank
+takes every world_size-th input and writes its own report part; rank 0 merges them.
 """
 from __future__ import annotations
 
-import glob
 import json
 import random
 import sys
@@ -23,16 +24,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..data.images import IMAGE_SUFFIXES, from_uint8, read_mask, read_rgb, save_png, to_uint8
+from ..data.images import from_uint8, read_mask, read_rgb, save_png, to_uint8
 from ..io import atomic_path
 from ..ops.reference import upsample_mask
+from .files import (Inputs, check_manifest, mask_names, output_names, remove_stale_temporaries,
+                    write_manifest)
 from .translator import Translator
 
 
 @dataclass
 class Job:
-    inputs: list[Path]
-    roots: list[Path | None]       # the folder each input was listed from (keeps sub-paths)
+    inputs: Inputs                 # files, the folder each was listed from, unreadable entries
     exemplars: list[Path]
     output: Path
     pair_mode: str = "one"         # one | cycle | random
@@ -45,40 +47,14 @@ class Job:
     composite: bool = False        # paste the input back outside the input mask
     workers: int = 2
     seed: int = 0
-    report: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # what changes pixels (the manifest)
+    overwrite: bool = False        # translate everything again, whatever is there
 
 
-def list_inputs(spec: str, output: Path) -> tuple[list[Path], list[Path | None]]:
-    """Images named by a folder, a glob pattern or a text file with one path per line."""
-    path = Path(spec)
-    out = output.resolve()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                       and out not in p.resolve().parents)
-        return files, [path] * len(files)
-    if path.is_file() and path.suffix.lower() in (".txt", ".lst"):
-        lines = [s.strip() for s in path.read_text().splitlines() if s.strip()]
-        return [Path(s) for s in lines], [None] * len(lines)
-    if path.is_file():
-        return [path], [None]
-    files = sorted(Path(p) for p in glob.glob(spec, recursive=True)
-                   if Path(p).suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"--input {spec}: no such folder, list file or matching images")
-    return files, [None] * len(files)
-
-
-def output_names(job: Job) -> list[Path]:
-    """<output>/<path below the input folder>.png, or <stem>.png (numbered if names repeat)."""
-    names, seen = [], set()
-    for path, root in zip(job.inputs, job.roots):
-        rel = path.relative_to(root).with_suffix(".png") if root else Path(path.stem + ".png")
-        stem, k = rel.with_suffix(""), 1
-        while rel in seen:
-            rel, k = Path(f"{stem}_{k}.png"), k + 1
-        seen.add(rel)
-        names.append(job.output / rel)
-    return names
+def is_done(name: Path, with_masks: bool) -> bool:
+    """An input is done when its output (and, with masks asked for, both masks) is complete."""
+    return all(p.is_file() and is_complete_png(p)
+               for p in [name, *(mask_names(name) if with_masks else [])])
 
 
 def is_complete_png(path: Path) -> bool:
@@ -111,7 +87,7 @@ class InputImages(Dataset):
 
     def __getitem__(self, k: int):
         i = self.indices[k]
-        path = self.job.inputs[i]
+        path = self.job.inputs.files[i]
         try:
             array = read_rgb(path)
             mask = torch.empty(0)
@@ -133,6 +109,8 @@ def mask_tensor(mask: np.ndarray, size: int, fit: str) -> torch.Tensor:
 
 
 def load_exemplars(job: Job, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if not job.exemplars:
+        raise ValueError("--exemplar: no exemplar images found")
     images = torch.cat([from_uint8(fit_image(read_rgb(p), size, job.fit)) for p in job.exemplars])
     mask = mask_tensor(read_mask(job.mask_ex), size, job.fit) if job.mask_ex else None
     return images, mask
@@ -146,45 +124,64 @@ def exemplar_index(job: Job, i: int, rng: random.Random) -> int:
     return rng.randrange(len(job.exemplars))
 
 
-def write_outputs(job: Job, names, indices, images, originals, out, m_in, m_ex) -> None:
-    size = images.shape[-1]
+def write_outputs(job: Job, names, indices, images, originals, out, m_in, m_ex) -> list[dict]:
+    """Write each output (and masks); a file that cannot be written is a failure of its input
+    (named, with why: a full disk, a folder in the way), never the end of the job."""
+    size, failures = images.shape[-1], []
     for j, i in enumerate(indices):
-        result = out[j:j + 1]
-        mask_full = upsample_mask(m_in[j:j + 1], (size, size))
-        if job.composite:  # the input's own pixels outside its mask, bit-exact at model size
-            result = mask_full * result + (1 - mask_full) * images[j:j + 1]
-        array = to_uint8(result)[0]
-        if job.output_size == "original":
-            h, w = originals[j].tolist()
-            array = np.asarray(Image.fromarray(array).resize((w, h), Image.BICUBIC))
-        save_png(array, names[i])
-        if job.save_masks:
-            stem = names[i].with_suffix("")
-            save_png(to_uint8(mask_full * 2 - 1)[0], Path(f"{stem}_mask_in.png"))
-            save_png(to_uint8(upsample_mask(m_ex[j:j + 1], (size, size)) * 2 - 1)[0],
-                     Path(f"{stem}_mask_ex.png"))
+        try:
+            write_one(job, names[i], images[j:j + 1], originals[j], out[j:j + 1],
+                      m_in[j:j + 1], m_ex[j:j + 1], size)
+        except OSError as e:
+            failures.append({"file": str(job.inputs.files[i]),
+                             "error": f"{names[i]}: cannot write output ({e.strerror or e})"})
+    return failures
+
+
+def write_one(job: Job, name: Path, image, original, result, m_in, m_ex, size: int) -> None:
+    mask_full = upsample_mask(m_in, (size, size))
+    if job.composite:  # the input's own pixels outside its mask, bit-exact at model size
+        result = mask_full * result + (1 - mask_full) * image
+    array = to_uint8(result)[0]
+    if job.output_size == "original":
+        h, w = original.tolist()
+        array = np.asarray(Image.fromarray(array).resize((w, h), Image.BICUBIC))
+    if job.save_masks:  # masks first: the image's presence says the input is done
+        mask_in_name, mask_ex_name = mask_names(name)
+        save_png(to_uint8(mask_full * 2 - 1)[0], mask_in_name)
+        save_png(to_uint8(upsample_mask(m_ex, (size, size)) * 2 - 1)[0], mask_ex_name)
+    save_png(array, name)
 
 
 def run_job(job: Job, translator: Translator, rank: int = 0, world: int = 1,
             progress: bool = True) -> dict:
     """Translate every input of `job` not yet done; returns (and writes) the report."""
     size = translator.cfg.image_size
-    names = output_names(job)
-    mine = list(range(rank, len(job.inputs), world))
-    todo = [i for i in mine if not (names[i].is_file() and is_complete_png(names[i]))]
+    files = job.inputs.files
+    if not files:
+        raise ValueError("--input: no images to translate")
+    names = output_names(job.inputs, job.output, job.save_masks)
+    check_manifest(job.output, job.settings, job.overwrite)
+    exemplars, mask_ex = load_exemplars(job, size)  # a bad exemplar fails before any output
+    mine = list(range(rank, len(files), world))
+    remove_stale_temporaries([p for i in mine for p in [names[i], *mask_names(names[i])]])
+    todo = [i for i in mine if job.overwrite or not is_done(names[i], job.save_masks)]
     skipped = len(mine) - len(todo)
-    exemplars, mask_ex = load_exemplars(job, size)
+    if rank == 0:
+        write_manifest(job.output, job.settings)
     rng = random.Random(job.seed)
-    pairing = {i: exemplar_index(job, i, rng) for i in range(len(job.inputs))}
+    pairing = {i: exemplar_index(job, i, rng) for i in range(len(files))}
     cache = (translator.cache_exemplar(exemplars[:1], mask_ex)
              if len(job.exemplars) == 1 else None)
     loader = DataLoader(InputImages(job, todo, size), batch_size=job.batch_size,
                         num_workers=job.workers, pin_memory=translator.device.type == "cuda")
-    failures, done, start = [], 0, time.perf_counter()
+    failures = [{"file": str(path), "error": f"{path}: {why}"}
+                for path, why in job.inputs.problems[rank::world]]
+    done, start = 0, time.perf_counter()
     bar = tqdm(total=len(todo), disable=not progress, desc="translate", unit="img")
     for indices, images, originals, masks, errors in loader:
         ok = [j for j, e in enumerate(errors) if not e]
-        failures += [{"file": str(job.inputs[int(indices[j])]), "error": errors[j]}
+        failures += [{"file": str(files[int(indices[j])]), "error": errors[j]}
                      for j in range(len(errors)) if errors[j]]
         if ok:
             idx = [int(indices[j]) for j in ok]
@@ -195,8 +192,10 @@ def run_job(job: Job, translator: Translator, rank: int = 0, world: int = 1,
             else:
                 ex = exemplars[[pairing[i] for i in idx]]
                 out, m_in, m_ex = translator.translate(x, ex, mask_in, mask_ex)
-            write_outputs(job, names, idx, x, originals[ok], out.cpu(), m_in.cpu(), m_ex.cpu())
-            done += len(idx)
+            unwritten = write_outputs(job, names, idx, x, originals[ok], out.cpu(), m_in.cpu(),
+                                      m_ex.cpu())
+            failures += unwritten
+            done += len(idx) - len(unwritten)
         bar.update(len(errors))
         bar.set_postfix(img_s=round(done / (time.perf_counter() - start), 1))
     bar.close()

@@ -45,9 +45,20 @@ class OnnxRunner:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(str(path), providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as e:  # onnxruntime raises its own types for unreadable graphs
+            reason = " ".join(str(e).split())
+            raise BackendError(f"{path}: not a loadable ONNX graph ({reason[:300]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.image_size, self.content_size = int(meta["image_size"]), int(meta["content_size"])
+        try:
+            self.image_size, self.content_size = int(meta["image_size"]), int(meta["content_size"])
+        except (KeyError, ValueError):
+            raise BackendError(f"{path}: not a lomit_fast export (its metadata has no image_size "
+                               "/ content_size; export with lomit-fast export --format onnx)")
+        names = [i.name for i in self.session.get_inputs()]
+        if names != list(INPUTS):
+            raise BackendError(f"{path}: inputs {names} are not lomit_fast's {list(INPUTS)}")
         self.dtype = torch.float16 if meta.get("precision") == "fp16" else torch.float32
         self.device = device
 

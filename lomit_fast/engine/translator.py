@@ -140,9 +140,12 @@ class Translator:
         return self.generator.translate(x, exemplar, mask_in, mask_ex)
 
     def _prepare(self, t: Optional[Tensor]) -> Optional[Tensor]:
-        if t is None:
-            return None
-        t = t.to(self.device, non_blocking=True)
+        """On this device, fp32 (any floating input: the precision is the translator's), in
+        the layout the backend wants. Non-tensors and integer tensors pass on to the checks."""
+        if not isinstance(t, Tensor):
+            return t
+        t = t.to(self.device, torch.float32 if t.is_floating_point() else t.dtype,
+                 non_blocking=True)
         return t.contiguous(memory_format=torch.channels_last) if (
             self.channels_last and t.shape[1] == 3) else t
 
@@ -169,6 +172,8 @@ class Translator:
         """(images, input masks, exemplar masks) for inputs x (N, 3, S, S) in [-1, 1]. The
         exemplar is a batch (N or 1), or an ExemplarCache; given masks replace predicted ones."""
         x, mask_in, mask_ex = self._prepare(x), self._prepare(mask_in), self._prepare(mask_ex)
+        if not self.caches_exemplars:  # a graph runs unchecked: check here what it gets
+            self.check_inputs(x, exemplar, mask_in, mask_ex)
         if isinstance(exemplar, ExemplarCache) and not self.caches_exemplars:
             # The graph runs whole: the exemplar (and its fixed mask) broadcast over the batch.
             exemplar, mask_ex = exemplar.image, exemplar.mask if mask_ex is None else mask_ex
@@ -182,6 +187,19 @@ class Translator:
             with use_backend(self.op_backend), self._autocast():
                 out = self._forward(x, self._prepare(exemplar), mask_in, mask_ex)
         return tuple(t.float() for t in out)
+
+    def check_inputs(self, x: Tensor, exemplar, mask_in: Optional[Tensor],
+                     mask_ex: Optional[Tensor]) -> None:
+        """What the PyTorch generator checks (shapes, dtypes, values in range, no NaN), for the
+        backends that hand the tensors to a graph instead."""
+        gen = self.generator
+        gen.check_images("x", x)
+        if not isinstance(exemplar, ExemplarCache):
+            gen.check_images("exemplar", self._prepare(exemplar))
+            gen.broadcast_batch("exemplar", exemplar, x.shape[0])
+        for name, mask in (("mask_in", mask_in), ("mask_ex", mask_ex)):
+            if mask is not None:
+                gen.check_mask(name, mask, x.shape[0])
 
     def _run_bucketed(self, x: Tensor, exemplar: Tensor, mask_in: Optional[Tensor],
                       mask_ex: Optional[Tensor]):
