@@ -74,6 +74,8 @@ class DataConfig:
     test_size: int = 2000          # images held out: the first of the list (the authors' split)
     seed: int = 0                  # seed of synthetic data / shuffling
     workers: int = 2               # data-loading worker processes
+    backgrounds: list[str] = field(default_factory=lambda: [
+        "stripes", "checker", "gradient", "blobs"])  # synthetic: background families to draw
 
 
 @dataclass
@@ -224,7 +226,7 @@ def dataclass_from_dict(cls, data, prefix: str):
         raise ConfigError(f"config section '{prefix or '<root>'}': key {odd[0]!r} is not a name")
     unknown = sorted(set(data) - names)
     if unknown:
-        where = f"'{prefix}.{unknown[0]}'" if prefix else f"'{unknown[0]}'"
+        where = repr(f"{prefix}.{unknown[0]}" if prefix else unknown[0])[:80]  # a key may hold \n
         raise ConfigError(f"unknown config key {where} (known: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in data.items():

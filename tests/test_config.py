@@ -1,7 +1,11 @@
-"""Typed configs: YAML round trip, strict keys and types."""
+"""Typed configs: YAML round trip, strict keys, types and ranges; a fuzz test of the loader."""
+import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lomit_fast.config import Config, ConfigError, load_config, save_config
 
@@ -99,3 +103,45 @@ def test_non_utf8_config_is_named(tmp_path):
     (tmp_path / "c.yaml").write_bytes(b"model:\n  image_size: \xff\n")
     with pytest.raises(ConfigError, match=r"c.yaml is not UTF-8 text \(byte 21\)"):
         load_config(tmp_path / "c.yaml")
+
+
+# --- fuzz: whatever the file holds, the loader returns a valid config or raises ConfigError ----
+SECTIONS = {f.name: [g.name for g in dataclasses.fields(f.type)]
+            for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.type)}
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.integers(),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+def loads_or_refuses(path):
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        assert "\n" not in str(e)  # one line
+        return
+    assert Config.from_dict(cfg.to_dict()) == cfg  # a config that loads is a valid one
+
+
+@given(name=st.sampled_from(CONFIGS), changes=st.lists(st.tuples(
+    st.sampled_from([(s, k) for s, keys in SECTIONS.items() for k in keys] + [("train", "x")]),
+    VALUES), min_size=1, max_size=3))
+@settings(max_examples=300, deadline=2000,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_changed_values(tmp_path, name, changes):
+    data = yaml.safe_load((Path("configs") / name).read_text())
+    for (section, key), value in changes:
+        data[section][key] = value
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    loads_or_refuses(tmp_path / "c.yaml")
+
+
+@given(data=st.one_of(VALUES, st.dictionaries(st.sampled_from([*SECTIONS, "x"]), VALUES)),
+       raw=st.binary(max_size=200))
+@settings(max_examples=200, deadline=2000,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_any_document_and_any_bytes(tmp_path, data, raw):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    loads_or_refuses(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_bytes(raw)
+    loads_or_refuses(tmp_path / "c.yaml")

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..data.images import image_grid, save_png
 from ..data.locality import evaluate_synthetic
+from ..data.synthetic import HELD_OUT
 from ..models.checkpoint import load_weights
 from ..config import Config, load_config, save_config
 from ..models import Critic, Generator
@@ -158,7 +159,11 @@ class Trainer:
                 "exemplar_effect": (out - out_other).abs().mean().item(),
                 "mask_mean": m_a.mean().item()}
         if self.cfg.data.kind == "synthetic":
-            logs |= evaluate_synthetic(self.generator, images=64, device=self.device)
+            logs |= evaluate_synthetic(self.generator, images=64, device=self.device,
+                                       backgrounds=self.cfg.data.backgrounds)
+            held_out = evaluate_synthetic(self.generator, images=64, device=self.device,
+                                          backgrounds=HELD_OUT)
+            logs |= {f"held_out_{k}": v for k, v in held_out.items() if k != "images"}
         self.generator.train()
         return logs
 
@@ -181,35 +186,36 @@ class Trainer:
         t = self.cfg.train
         self.generator.train()
         self.critic.train()
-        bar = tqdm(total=end, initial=self.step, disable=not progress or self.rank != 0,
-                   desc="train", unit="it")
         record: dict = {}
         started, started_step = time.perf_counter(), self.step
-        for x_a, labels_a, x_b, labels_b in self.source.batches(self.step, end):
-            logs = self.train_step(x_a, labels_a, x_b, labels_b)
-            bar.update(1)
-            if self.rank != 0:
-                continue
-            if self.step % t.log_every == 0 or self.step == end:
-                speed = (self.step - started_step) / (time.perf_counter() - started)
-                record = {"step": self.step, "it_per_s": round(speed, 3),
-                          **{k: round(v, 5) for k, v in logs.items()}}
+        with tqdm(total=end, initial=self.step, disable=not progress or self.rank != 0,
+                  desc="train", unit="it") as bar:  # closed before an error is printed
+            for x_a, labels_a, x_b, labels_b in self.source.batches(self.step, end):
+                logs = self.train_step(x_a, labels_a, x_b, labels_b)
+                bar.update(1)
+                if self.rank != 0:
+                    continue
+                if self.step % t.log_every == 0 or self.step == end:
+                    speed = (self.step - started_step) / (time.perf_counter() - started)
+                    record = {"step": self.step, "it_per_s": round(speed, 3),
+                              **{k: round(v, 5) for k, v in logs.items()}}
+                    if self.step % t.sample_every == 0 or self.step == end:
+                        record |= self.diagnostics(x_a, x_b)
+                    self.log(record)
+                    bar.set_postfix(g=logs.get("generator_total", float("nan")),
+                                    d=logs["critic_total"])
                 if self.step % t.sample_every == 0 or self.step == end:
-                    record |= self.diagnostics(x_a, x_b)
-                self.log(record)
-                bar.set_postfix(g=logs.get("generator_total", float("nan")),
-                                d=logs["critic_total"])
-            if self.step % t.sample_every == 0 or self.step == end:
-                self.sample(x_a, x_b)
-            if self.step % t.checkpoint_every == 0 or self.step == end:
-                self.save()
-        bar.close()
+                    self.sample(x_a, x_b)
+                if self.step % t.checkpoint_every == 0 or self.step == end:
+                    self.save()
         return record
 
 
 def train_from_config(config_path: str, run_dir: str, device: str, resume: bool,
                       steps: int | None = None) -> dict:
     """`lomit-fast train`: sets up torch.distributed under torchrun, then trains."""
+    if steps is not None and steps < 0:
+        raise TrainError(f"--steps {steps}: must be 0 or more")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
         if device == "cuda":
