@@ -5,7 +5,10 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -151,9 +154,13 @@ RgbImage read_rgb(const std::string& path, int size) {
 }
 
 void write_rgb(const std::string& path, const RgbImage& image) {
+  // .<name>.<pid>-<n>.tmp: hidden, and unique to this process and call, so two programs writing
+  // into one folder never share a temporary file.
+  static std::atomic<unsigned> counter{0};
   const std::filesystem::path target(path);
-  const std::string tmp = (target.parent_path() / ("." + target.stem().string() + ".tmp" +
-                                                   target.extension().string())).string();
+  const std::string tmp = (target.parent_path() /
+                           ("." + target.filename().string() + "." + std::to_string(getpid()) +
+                            "-" + std::to_string(counter++) + ".tmp")).string();
   try {
     if (lower_extension(path) == ".png") {
       png_image png;

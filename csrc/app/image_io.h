@@ -17,7 +17,8 @@ struct RgbImage {
 // costs nothing); grayscale, alpha and CMYK files are refused rather than guessed at.
 RgbImage read_rgb(const std::string& path, int size);
 
-// Writes PNG (.png) or JPEG (.jpg/.jpeg, quality 95) through a temporary file renamed into place.
+// Writes PNG (.png) or JPEG (.jpg/.jpeg, quality 95) through a temporary file renamed into place
+// (.<name>.<pid>-<n>.tmp beside it: unique per process and call).
 void write_rgb(const std::string& path, const RgbImage& image);
 
 bool is_image_file(const std::string& path);  // by extension: .png .jpg .jpeg (any case)

@@ -2,10 +2,15 @@
 // AOTIModelPackageLoader; both read the metadata the exporters write (image_size, content_size).
 #include "engine/translator.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -30,11 +35,63 @@ int64_t metadata_int(const std::map<std::string, std::string>& meta, const std::
   return std::stoll(it->second);
 }
 
+// torch's whole message without the C++ backtrace, and what to do when the lomit:: ops are not
+// in this program (the exported graphs call them).
+std::string reason(const std::exception& e) {
+  const auto* error = dynamic_cast<const c10::Error*>(&e);
+  std::string what = error ? error->what_without_backtrace() : e.what();
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)); };
+  while (!what.empty() && space(what.back())) what.pop_back();
+  what.erase(what.begin(), std::find_if_not(what.begin(), what.end(), space));
+  if (what.empty()) what = "(torch gave no reason)";
+  if (!c10::Dispatcher::singleton().findSchema({"lomit::instance_norm", ""}).has_value())
+    what += "\nThe lomit:: ops are not registered in this program: link liblomit_ops.so (CMake: "
+            "target lomit_fast::ops, which adds -Wl,--no-as-needed; `make sdk` installs it, "
+            "`python -m lomit_fast.cpp --ops-library` prints the Python package's copy) or "
+            "dlopen it with RTLD_GLOBAL before loading the model";
+  return what;
+}
+
+// AOTIModelPackageLoader extracts the package into $TMPDIR/aotinductor_XXXXXX and removes that
+// folder in its destructor only, so a package that fails to load would leave it behind. The
+// engine points TMPDIR at a folder of its own while loading and removes that folder when the
+// load fails or the model is released. TMPDIR is process-wide: loads are serialised.
+std::string private_temp_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = (std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
+                         "lomit_engine_XXXXXX").string();
+  if (!mkdtemp(pattern.data()))
+    throw std::runtime_error("cannot create a temporary folder for the model in " +
+                             std::filesystem::path(pattern).parent_path().string());
+  return pattern;
+}
+
+std::unique_ptr<torch::inductor::AOTIModelPackageLoader> load_package(
+    const std::string& path, c10::DeviceIndex index, const std::string& temp_dir) {
+  static std::mutex env;
+  std::lock_guard<std::mutex> lock(env);
+  const char* old = std::getenv("TMPDIR");
+  const std::optional<std::string> saved = old ? std::optional<std::string>(old) : std::nullopt;
+  setenv("TMPDIR", temp_dir.c_str(), 1);
+  struct Restore {
+    const std::optional<std::string>& saved;
+    ~Restore() { saved ? setenv("TMPDIR", saved->c_str(), 1) : unsetenv("TMPDIR"); }
+  } restore{saved};
+  return std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, 1,
+                                                                   index);
+}
+
 }  // namespace
 
 struct Translator::Model {
   std::optional<torch::jit::Module> script;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
+  std::string temp_dir;  // the package's extraction folder (load_package)
+  ~Model() {
+    package.reset();  // removes its aotinductor_* folder first
+    std::error_code ignored;
+    if (!temp_dir.empty()) std::filesystem::remove_all(temp_dir, ignored);
+  }
 };
 
 Translator::Translator(const std::string& path, const std::string& device)
@@ -51,8 +108,8 @@ Translator::Translator(const std::string& path, const std::string& device)
   try {
     if (aoti) {
       const auto index = device_.has_index() ? device_.index() : c10::DeviceIndex(-1);
-      model_->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-          path, "model", false, 1, index);
+      model_->temp_dir = private_temp_dir();
+      model_->package = load_package(path, index, model_->temp_dir);
       for (const auto& [key, value] : model_->package->get_metadata()) metadata_[key] = value;
       const std::string compiled_for = metadata_["AOTI_DEVICE_KEY"];
       if (!compiled_for.empty() && compiled_for != c10::DeviceTypeName(device_.type(), true))
@@ -68,10 +125,9 @@ Translator::Translator(const std::string& path, const std::string& device)
   } catch (const std::invalid_argument&) {
     throw;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));  // the first line; the rest is a C++ backtrace
     throw std::runtime_error(path + " is not a loadable " +
-                             (aoti ? "AOTInductor package" : "TorchScript file") + ": " + what);
+                             (aoti ? "AOTInductor package" : "TorchScript file") + ": " +
+                             reason(e));
   }
   image_size_ = metadata_int(metadata_, "image_size", path);
   content_size_ = metadata_int(metadata_, "content_size", path);

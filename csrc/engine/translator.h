@@ -4,10 +4,14 @@
 //   auto out = t.run(images, exemplars);              // images (N, 3, S, S) in [-1, 1]
 //   out.images, out.masks_in, out.masks_ex
 //
-// The files come from `lomit-fast export --format torchscript|aoti`; their norms call the ops
-// lomit::instance_norm / lomit::hain, so the ops library must be loaded (linked with
-// --no-as-needed, or this is the Python extension itself). Errors are exceptions with the file
-// or argument named: std::runtime_error for files, std::invalid_argument for inputs.
+// Installed as <lomit_fast/engine/translator.h> by `make sdk PREFIX=<dir>` (CMake target
+// lomit_fast::engine). The files come from `lomit-fast export --format torchscript|aoti`; their
+// norms call the ops lomit::instance_norm / lomit::hain, so liblomit_ops.so must be loaded
+// (lomit_fast::ops links it with --no-as-needed). Errors are exceptions with the file or argument
+// named: std::runtime_error for files (with torch's whole reason, and which library to link when
+// the ops are missing), std::invalid_argument for inputs. A .pt2 is extracted into a private
+// folder under $TMPDIR that is removed when loading fails or the Translator is destroyed. The CPU
+// threads: OMP_NUM_THREADS, or at::set_num_threads(n) before the first run.
 #pragma once
 
 #include <ATen/ATen.h>

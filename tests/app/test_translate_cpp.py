@@ -1,8 +1,5 @@
 """The stand-alone C++ translator (csrc/app, `make app`): the same pixels as the Python engine,
 clear messages and exit statuses for bad input."""
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -10,33 +7,7 @@ from PIL import Image
 from lomit_fast.engine.translator import Translator
 from lomit_fast.data.images import from_uint8, read_rgb, to_uint8
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "build" / "app" / "lomit-translate-cpp"
-
-
-@pytest.fixture(scope="session")
-def app():
-    """The binary, built with `make app` if it is not there yet."""
-    if not APP.exists():
-        build = subprocess.run(["make", "app"], cwd=ROOT, capture_output=True, text=True)
-        assert build.returncode == 0, f"make app failed:\n{build.stdout}\n{build.stderr}"
-    return APP
-
-
-def run(app, *args):
-    return subprocess.run([str(app), *map(str, args)], capture_output=True, text=True)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """Four RGB 32x32 PNGs and an exemplar."""
-    rng = np.random.default_rng(0)
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(inputs / f"{i}.png")
-    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "ex.png")
-    return tmp_path
+from .conftest import run
 
 
 def python_translation(checkpoint, path, exemplar):
