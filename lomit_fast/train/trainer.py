@@ -6,6 +6,7 @@ are averaged.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -142,6 +143,10 @@ class Trainer:
             self.average_gradients(self.generator)
             self.opt_g.step()
             logs |= {"generator_total": g_total.item(), **{k: v.item() for k, v in g_terms.items()}}
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
+        if bad:  # stop before a NaN reaches a checkpoint; the last one stays intact
+            raise TrainError(f"step {self.step + 1}: the loss term '{bad[0]}' is "
+                             f"{logs[bad[0]]}; stopped without saving (try a lower train.lr)")
         self.step += 1
         return logs
 

@@ -164,3 +164,24 @@ def test_checkpoint_written_before_a_config_field_existed_resumes(tmp_path):
     del state["config"]["model"]["mask_prior_logit"]  # as written before the field
     torch.save(state, state_path)
     assert Trainer(cfg, tmp_path / "run", resume=True).step == 2
+
+
+def test_a_non_finite_loss_stops_before_a_checkpoint(tmp_path):
+    cfg = tiny_config()
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.train(2, progress=False)
+    with torch.no_grad():
+        trainer.critic.realness.bias.fill_(float("inf"))
+    with pytest.raises(TrainError, match=r"step 3: the loss term 'critic_total' is nan; stopped "
+                                         r"without saving"):
+        trainer.train(4, progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text() == "step-0000002"
+    assert trainer.step == 2
+
+
+def test_latest_naming_a_missing_checkpoint_is_named(tmp_path):
+    cfg = tiny_config()
+    Trainer(cfg, tmp_path / "run").train(2, progress=False)
+    (tmp_path / "run" / "checkpoints" / "latest").write_text("step-0000099")
+    with pytest.raises(TrainError, match=r"latest: names 'step-0000099', which is not a checkpoint"):
+        Trainer(cfg, tmp_path / "run", resume=True)
