@@ -60,6 +60,8 @@ class Trainer:
         elif self.checkpoints.joinpath("latest").is_file():
             raise TrainError(f"{self.run_dir} already holds a run: pass --resume to continue it "
                              "or choose another --run-dir")
+        elif self.rank == 0:  # a run killed before its first checkpoint: its lines are redone
+            trim_metrics(self.run_dir / "metrics.jsonl", 0)
         data_cfg = cfg.data
         if self.world > 1:  # each rank its own stream of batches
             data_cfg = dataclasses.replace(cfg.data, seed=cfg.data.seed + 7919 * self.rank)

@@ -90,3 +90,12 @@ def test_a_file_that_is_not_an_extractor_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"identity.pt: the feature extractor must return \(N, D\) "
                                          r"features, returned \(2, 3, 299, 299\)"):
         features(torch.zeros(2, 3, 8, 8))
+
+
+def test_fid_needs_a_real_data_set(tmp_path):
+    torch.jit.script(Features()).save(str(tmp_path / "features.pt"))
+    with pytest.raises(ValueError, match="--config is needed with --inception"):
+        fid_of_translations(CopyExemplar(), None, str(tmp_path / "features.pt"), images=8)
+    with pytest.raises(ValueError, match=r"synthetic_64.yaml: FID needs a real data set"):
+        fid_of_translations(CopyExemplar(), "configs/synthetic_64.yaml",
+                            str(tmp_path / "features.pt"), images=8)

@@ -119,6 +119,13 @@ def test_resume_drops_the_metric_lines_of_redone_steps(tmp_path):
     assert read_steps(tmp_path / "run") == [1, 2, 3, 4]
 
 
+def test_a_fresh_start_drops_the_lines_of_a_run_killed_before_its_first_checkpoint(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n')
+    Trainer(tiny_config(), tmp_path / "run").train(1, progress=False)
+    assert read_steps(tmp_path / "run") == [1]
+
+
 def test_a_failed_save_leaves_nothing_and_a_stale_one_is_removed(tmp_path, monkeypatch):
     cfg = tiny_config()
     trainer = Trainer(cfg, tmp_path / "run")
