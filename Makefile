@@ -13,14 +13,15 @@ APP_SOURCES := $(wildcard csrc/CMakeLists.txt csrc/cmake/* csrc/app/* csrc/engin
 # LOMIT_PORTABLE=1: the C++ libraries and the app for any x86-64 instead of this CPU (-march=native)
 PORTABLE := $(if $(filter 1 ON on yes,$(LOMIT_PORTABLE)),ON,OFF)
 PORTABLE_STAMP := build/app/.portable-$(PORTABLE)
-DEBIAN_PACKAGES := cmake g++ libpng-dev libjpeg-dev
+# chromium + chromium-driver: the serve page's browser test (headless, driven by selenium)
+DEBIAN_PACKAGES := cmake g++ libpng-dev libjpeg-dev chromium chromium-driver
 
 .PHONY: demo test setup app sdk debian-packages clean
 
 demo: $(STAMP)  ## the main job: translate a batch of generated images with the shipped model
 	$(PY) -m lomit_fast.cli demo --out outputs/demo
 
-test: $(STAMP) $(APP)  ## the test suite (CPU; Triton kernels through the interpreter)
+test: $(STAMP) $(APP) debian-packages  ## the test suite (CPU; Triton kernels through the interpreter)
 	$(PY) -m pytest
 
 setup: $(STAMP)
@@ -50,7 +51,7 @@ sdk: $(APP)  ## the C++ SDK into PREFIX: headers, liblomit_ops.so, liblomit_engi
 	@test -n "$(PREFIX)" || { echo "make sdk: error: set PREFIX=<folder to install into>" >&2; exit 2; }
 	cmake --install build/app --prefix "$(PREFIX)"
 
-debian-packages:  ## CMake, a C++ compiler, libpng and libjpeg (apt-get, only when missing)
+debian-packages:  ## CMake, a C++ compiler, libpng, libjpeg, chromium (apt-get, only when missing)
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); }
 

@@ -7,8 +7,10 @@ thread submit single translations and get a Future back.
 
 The worker takes the first queued item, waits at most max_wait_ms for more (up to max_batch),
 and runs them as one batch. Items that give masks and items that do not run as separate
-sub-batches (the translator takes a mask for a whole batch or none). If a batch raises, its items
-are retried one by one, so a bad item fails alone. Items whose caller gave up (a cancelled
+sub-batches (the translator takes a mask for a whole batch or none). A sub-batch whose items
+all carry the same exemplar_key (same exemplar, same exemplar mask) runs on the translator's
+exemplar cache, as the batch CLI does with one exemplar: exact, and the exemplar is encoded once.
+If a batch raises, its items are retried one by one, so a bad item fails alone. Items whose caller gave up (a cancelled
 Future) are dropped before they run.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Optional
@@ -24,6 +27,9 @@ import torch
 from torch import Tensor
 
 from ..ops.reference import upsample_mask
+
+
+CACHED = 8  # exemplar caches kept: a few styles in use at once
 
 
 class QueueFull(RuntimeError):
@@ -40,6 +46,7 @@ class Item:
     exemplar: Tensor                   # (1, 3, S, S) in [-1, 1]
     mask_in: Optional[Tensor] = None   # (1, 1, S, S) in [0, 1]: replaces the predicted input mask
     mask_ex: Optional[Tensor] = None   # (1, 1, S, S) in [0, 1]
+    exemplar_key: Optional[bytes] = None  # equal keys: the same exemplar and exemplar mask
     future: Future = field(default_factory=Future)
 
 
@@ -77,6 +84,7 @@ class Batcher:
         self._lock = threading.Lock()  # submit and close: nothing is queued after the sentinel
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="lomit-batcher", daemon=True)
+        self._caches: OrderedDict[bytes, object] = OrderedDict()  # worker only: no lock
 
     def start(self) -> "Batcher":
         self._thread.start()
@@ -162,11 +170,26 @@ class Batcher:
             return None if parts[0] is None else torch.cat(parts)
 
         size = group[0].x.shape[-2:]
-        images, m_in, m_ex = self.translator.translate(cat("x"), cat("exemplar"), cat("mask_in"),
-                                                       cat("mask_ex"))
+        key = group[0].exemplar_key
+        if key is not None and all(item.exemplar_key == key for item in group):
+            images, m_in, m_ex = self.translator.translate(cat("x"), self._cache(group[0]),
+                                                           cat("mask_in"))
+        else:
+            images, m_in, m_ex = self.translator.translate(cat("x"), cat("exemplar"),
+                                                           cat("mask_in"), cat("mask_ex"))
         images = images.cpu()
         m_in = upsample_mask(m_in.float(), size).clamp(0, 1).cpu()
         m_ex = upsample_mask(m_ex.float(), size).clamp(0, 1).cpu()
         backend = self.translator.backend
         return [Result(images[i:i + 1], m_in[i:i + 1], m_ex[i:i + 1], len(group), backend)
                 for i in range(len(group))]
+
+    def _cache(self, item: Item):
+        """The translator's ExemplarCache of this item's exemplar (the last CACHED are kept)."""
+        cache = self._caches.pop(item.exemplar_key, None)
+        if cache is None:
+            cache = self.translator.cache_exemplar(item.exemplar, item.mask_ex)
+        self._caches[item.exemplar_key] = cache
+        while len(self._caches) > CACHED:
+            self._caches.popitem(last=False)
+        return cache

@@ -125,6 +125,38 @@ def test_queue_limit_and_close_finishes_queued_items(stub):
     assert batcher.stats.served == 4  # ... and the queued ones were finished before it returned
 
 
+class CachingStub(Stub):
+    """Also cache_exemplar: a cache is the exemplar tensor itself, counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.cached = 0
+
+    def cache_exemplar(self, exemplar, mask_ex=None):
+        self.cached += 1
+        return ("cache", exemplar)
+
+    def translate(self, x, exemplar, mask_in=None, mask_ex=None):
+        if isinstance(exemplar, tuple):
+            self.calls.append({"cached": True})
+            exemplar = exemplar[1]
+        return super().translate(x, exemplar, mask_in, mask_ex)
+
+
+def test_items_sharing_an_exemplar_run_on_its_cache():
+    stub = CachingStub()
+    stub.gate.set()
+    batcher = Batcher(stub, max_batch=8, max_wait_ms=0).start()
+    shared = [Item(torch.full((1, 3, 8, 8), float(i)), torch.full((1, 3, 8, 8), 100.0),
+                   exemplar_key=b"a") for i in range(3)]
+    for it in shared:  # one at a time: three batches, one exemplar cache
+        assert torch.all(batcher.submit(it).result(10).image == it.x[0, 0, 0, 0] + 100)
+    other = Item(torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 7.0), exemplar_key=b"b")
+    assert torch.all(batcher.submit(other).result(10).image == 7)
+    batcher.close(10)
+    assert stub.cached == 2 and sum("cached" in c for c in stub.calls) == 4
+
+
 def test_bad_settings_are_refused(stub):
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(stub, max_batch=0)

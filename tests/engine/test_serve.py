@@ -80,8 +80,11 @@ def test_health_model_and_docs(server):
     assert status == 200 and "/v1/translate" in schema["paths"]
 
 
-def test_concurrent_requests_are_batched_and_answered_to_their_caller(server, pngs, tmp_path):
-    pairs = [(pngs[i], pngs[(i + 3) % 8]) for i in range(8)]
+@pytest.mark.parametrize("exemplars", ["different", "shared"])  # shared: the exemplar cache
+def test_concurrent_requests_are_batched_and_answered_to_their_caller(server, pngs, tmp_path,
+                                                                       exemplars):
+    pairs = [(pngs[i], pngs[(i + 3) % 8] if exemplars == "different" else pngs[5])
+             for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda p: post_files(server, {"image": p[0], "exemplar": p[1]}),
                                 pairs))
@@ -99,7 +102,8 @@ def test_concurrent_requests_are_batched_and_answered_to_their_caller(server, pn
         assert answer["backend"] == translator().backend
         outputs.append(got)
     # Different requests give clearly different outputs, so a mix-up could not pass above.
-    assert min(np.abs(outputs[i] - outputs[j]).mean() for i in range(8) for j in range(i)) > 2
+    assert min(np.abs(outputs[i] - outputs[j]).mean() for i in range(8) for j in range(i)
+               if pairs[i] != pairs[j]) > 2
 
 
 def test_given_masks_replace_the_predicted_ones(server, pngs):
