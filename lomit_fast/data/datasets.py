@@ -173,9 +173,9 @@ class PairSource:
         """Yield (x_a, labels_a, x_b, labels_b) for steps start_step .. steps - 1."""
         if self.dataset is None:
             for step in range(start_step, steps):
-                a = synthetic_batch(self.batch_size, self.size, self.cfg.seed, 2 * step, self.device)
-                b = synthetic_batch(self.batch_size, self.size, self.cfg.seed, 2 * step + 1,
-                                    self.device)
+                a, b = (synthetic_batch(self.batch_size, self.size, self.cfg.seed, 2 * step + k,
+                                        self.device, backgrounds=self.cfg.backgrounds)
+                        for k in (0, 1))
                 yield a.images, a.labels, b.images, b.labels
             return
         sampler = StepBatches(len(self.dataset), self.batch_size, self.cfg.seed, start_step, steps)

@@ -12,12 +12,13 @@ background. Training logs them and `lomit-fast eval` reports them (held-out seed
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from ..ops.reference import upsample_mask
-from .synthetic import COLOUR_CLASSES, synthetic_batch
+from .synthetic import COLOUR_CLASSES, TRAINING, synthetic_batch
 
 EVAL_SEED = 1_000_003  # never used for training
 
@@ -48,16 +49,22 @@ def nearest_class(images: Tensor, region: Tensor) -> Tensor:
 
 @torch.no_grad()
 def evaluate_synthetic(generator, images: int = 256, batch_size: int = 32,
-                       seed: int = EVAL_SEED, device: str | torch.device = "cpu") -> dict:
-    """The locality metrics of `generator` (a models.Generator) on `images` held-out pairs."""
+                       seed: int = EVAL_SEED, device: str | torch.device = "cpu",
+                       backgrounds: Sequence[str] = TRAINING) -> dict:
+    """The locality metrics of `generator` (a models.Generator) on `images` held-out pairs
+    (a seed never used for training) whose backgrounds come from the families `backgrounds`:
+    TRAINING for the in-distribution figures, HELD_OUT for backgrounds never trained on."""
+    if images < 1:
+        raise ValueError(f"images must be at least 1, got {images}")
     size = generator.cfg.image_size
     sums: dict[str, float] = {}
     done = 0
     for index in range(math.ceil(images / batch_size)):
         n = min(batch_size, images - done)
-        x = synthetic_batch(n, size, seed, 3 * index, device)
-        ex = synthetic_batch(n, size, seed, 3 * index + 1, device)
-        ex_same = synthetic_batch(n, size, seed, 3 * index + 2, device, classes=ex.classes)
+        draw = lambda k, **kw: synthetic_batch(n, size, seed, 3 * index + k, device,  # noqa
+                                               backgrounds=backgrounds, **kw)
+        x, ex = draw(0), draw(1)
+        ex_same = draw(2, classes=ex.classes)
         out, m_in, _ = generator.translate(x.images, ex.images)
         out_same, _, _ = generator.translate(x.images, ex_same.images)
         own, _, _ = generator.translate(x.images, x.images)
