@@ -167,9 +167,9 @@ RULES = {
 
 
 def _check_range(value, key: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value) or (
-            isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v)
-                                            for v in value)):
+    """A value of the right type against RULES; NaN and infinity are never meaningful here."""
+    numbers = value if isinstance(value, list) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
         raise ConfigError(f"config key '{key}': must be finite, got {value!r:.60}")
     if key in RULES and not RULES[key][0](value):
         raise ConfigError(f"config key '{key}': must be {RULES[key][1]}, got {value!r:.60}")
