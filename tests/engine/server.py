@@ -55,9 +55,9 @@ def running_server(*args: str, timeout: float = 60.0):
         stop(process)
 
 
-def stop(process: subprocess.Popen, timeout: float = 30.0) -> int:
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

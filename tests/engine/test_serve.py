@@ -2,9 +2,14 @@
 name the field, clients that stall or hang up, graceful shutdown, the CLI's one-line errors."""
 import base64
 import io
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,16 +200,35 @@ def test_a_vanished_client_is_dropped_from_the_queue(pngs):
         assert post_files(url, {"image": pngs[2], "exemplar": pngs[3]})[0] == 200
 
 
-def test_shutdown_finishes_queued_requests(pngs):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_shutdown_finishes_queued_requests(pngs, sig):
     with running_server("--max-batch", "8", "--max-wait-ms", "1500") as (url, process):
         with ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(post_files, url, {"image": pngs[i], "exemplar": pngs[4]})
                        for i in range(3)]
             wait_for(url, lambda h: h["pending"] == 3)  # all three wait for company
-            assert stop(process) == 0  # SIGTERM while they wait
+            assert stop(process, sig) == 0  # while they wait
             answers = [f.result(timeout=30) for f in futures]
     assert [status for status, _ in answers] == [200] * 3
     assert all(answer["batch_size"] == 3 for _, answer in answers)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_curl_example(server, pngs, tmp_path):
+    """The README's curl command and its decoding line, as written there."""
+    (tmp_path / "input.png").write_bytes(pngs[0])
+    (tmp_path / "exemplar.png").write_bytes(pngs[1])
+    curl = (f"curl -s -F image=@input.png -F exemplar=@exemplar.png {server}/v1/translate "
+            "> answer.json")
+    decode_line = ("import base64, json; a = json.load(open('answer.json')); "
+                   "[open(f'{k}.png', 'wb').write(base64.b64decode(a[k])) "
+                   "for k in ('image', 'mask_in', 'mask_ex')]")
+    subprocess.run(curl, shell=True, cwd=tmp_path, check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", decode_line], cwd=tmp_path, check=True, timeout=60)
+    assert np.asarray(Image.open(tmp_path / "image.png")).shape == (64, 64, 3)
+    assert np.asarray(Image.open(tmp_path / "mask_in.png")).shape == (64, 64)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert curl.replace(server, "http://127.0.0.1:8000") in readme and decode_line in readme
 
 
 def test_cli_mistakes_exit_2_with_one_line(tmp_path, capsys):

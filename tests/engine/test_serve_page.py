@@ -100,8 +100,10 @@ def test_upload_see_masks_paint_and_translate_again(browser, tmp_path):
         wait_runs(browser, 1)
         first = data_url_image(browser.find_element("id", "output").get_attribute("src"))
         assert first.shape == (S, S, 3)
-        assert browser.find_element("id", "download").get_attribute("href").endswith(
-            browser.find_element("id", "output").get_attribute("src")[-40:])
+        download = browser.find_element("id", "download")
+        assert download.get_attribute("download") == "lomit_result.png"
+        assert download.get_attribute("href") == browser.find_element(
+            "id", "output").get_attribute("src")
 
         # Both predicted masks are shown over their images: a tint whose opacity follows the
         # mask, and an outline where it crosses 0.5.
@@ -140,6 +142,21 @@ def test_upload_see_masks_paint_and_translate_again(browser, tmp_path):
         browser.save_screenshot(str(tmp_path / "serve_page.png"))
         if os.environ.get("LOMIT_SERVE_SCREENSHOT"):
             shutil.copy(tmp_path / "serve_page.png", os.environ["LOMIT_SERVE_SCREENSHOT"])
+
+        browser.find_element("id", "reset").click()  # back to the predicted masks
+        wait_runs(browser, 4)
+        assert np.array_equal(canvas_mask(browser, "in"), before)
+        assert np.array_equal(
+            data_url_image(browser.find_element("id", "output").get_attribute("src")), first)
+
+        # The size slider sets the brush: a 16-pixel brush paints a 16-pixel-wide band.
+        browser.execute_script("const b = document.getElementById('brush'); b.value = 16;"
+                               "b.dispatchEvent(new Event('input'));")
+        assert browser.find_element("id", "brush-value").text == "16"
+        stroke(browser, "ex", [(12, 20), (12, 44)])
+        wait_runs(browser, 5)
+        band = canvas_mask(browser, "ex")[32] > 0.5
+        assert 14 <= band[:32].sum() <= 18, band[:32].astype(int)
 
     yy, xx = np.mgrid[0:S, 0:S] + 0.5
     distance = np.hypot(xx - np.clip(xx, x0 + 0.5, x1 + 0.5), yy - (y + 0.5))
