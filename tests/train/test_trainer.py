@@ -192,3 +192,9 @@ def test_latest_naming_a_missing_checkpoint_is_named(tmp_path):
     (tmp_path / "run" / "checkpoints" / "latest").write_text("step-0000099")
     with pytest.raises(TrainError, match=r"latest: names 'step-0000099', which is not a checkpoint"):
         Trainer(cfg, tmp_path / "run", resume=True)
+
+
+def test_negative_steps_are_refused():
+    from lomit_fast.train.trainer import train_from_config
+    with pytest.raises(TrainError, match=r"--steps -1: must be 0 or more"):
+        train_from_config("configs/synthetic_64.yaml", "unused", "cpu", False, steps=-1)
