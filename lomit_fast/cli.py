@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto | reference | native | triton | cpp | compile | onnxruntime | "
                         "torchscript | aoti | tensorrt")
     p.add_argument("--model-file", default=None,
-                   help="exported file: .onnx for --backend onnxruntime, engine for tensorrt, "
+                   help="exported file: .onnx for --backend onnxruntime, .plan for tensorrt, "
                         ".pt for torchscript, .pt2 for aoti")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "TorchScript, AOTInductor package)")
     p.add_argument("--format", required=True, choices=["onnx", "tensorrt", "torchscript", "aoti"])
     p.add_argument("--out", required=True,
-                   help="file to write (atomically): .onnx, .engine, .pt (torchscript), "
+                   help="file to write (atomically): .onnx, .plan (tensorrt), .pt (torchscript), "
                         ".pt2 (aoti)")
     p.add_argument("--checkpoint", default=None, help="weights file (default: the shipped model)")
     p.add_argument("--fp16", action="store_true", help="onnx: an fp16 graph (statistics in fp32)")

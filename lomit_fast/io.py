@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -30,3 +31,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_named_path(path: str | os.PathLike) -> Iterator[Path]:
+    """atomic_path for writers that record the file's name inside it (torch.jit.save and
+    AOTInductor name the root folder of their zip archive after the file): yields
+    <hidden temporary folder beside path>/<path's name>, so the archive carries the final name."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent))
+        try:
+            yield folder / path.name
+            os.replace(folder / path.name, tmp)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -18,3 +18,16 @@ def test_atomic_writes_are_readable_by_others(tmp_path):
     with io.atomic_path(tmp_path / "new.txt") as tmp:
         tmp.write_text("x")
     assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_named_path_gives_the_writer_the_final_name(tmp_path):
+    target = tmp_path / "model.pt"
+    with io.atomic_named_path(target) as tmp:
+        assert tmp.name == "model.pt" and tmp.parent != tmp_path
+        tmp.write_text("x")
+    assert target.read_text() == "x" and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(RuntimeError):
+        with io.atomic_named_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "x" and list(tmp_path.iterdir()) == [target]

@@ -2,6 +2,7 @@
 // AOTIModelPackageLoader; both read the metadata the exporters write (image_size, content_size).
 #include "engine/translator.h"
 
+#include <ATen/Version.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
@@ -50,6 +51,24 @@ std::string reason(const std::exception& e) {
             "`python -m lomit_fast.cpp --ops-library` prints the Python package's copy) or "
             "dlopen it with RTLD_GLOBAL before loading the model";
   return what;
+}
+
+// A CPU .pt2 holds machine code for the vector ISA it was compiled for (AOTI_CPU_ISA, e.g.
+// "AVX512 AVX512_VNNI"); on a CPU without it the code would die of SIGILL. Checked from the
+// metadata, before any of the package's code is loaded. ATEN_CPU_CAPABILITY lowers what is allowed.
+void check_cpu_isa(const std::string& path) {
+  const auto meta = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path,
+                                                                                        "model");
+  const auto isa = meta.find("AOTI_CPU_ISA"), device = meta.find("AOTI_DEVICE_KEY");
+  if (isa == meta.end() || device == meta.end() || device->second != "cpu") return;
+  const auto rank = [](const std::string& name) {
+    return name.rfind("AVX512", 0) == 0 ? 2 : name.rfind("AVX2", 0) == 0 ? 1 : 0;
+  };
+  const std::string here = at::get_cpu_capability();
+  if (rank(isa->second) > rank(here))
+    throw std::runtime_error("it holds code compiled for " + isa->second + ", which this CPU "
+                             "(ATen capability " + here + ") does not run: export it again on a "
+                             "machine of this kind (only .pt2 files are tied to a CPU)");
 }
 
 // AOTIModelPackageLoader extracts the package into $TMPDIR/aotinductor_XXXXXX and removes that
@@ -108,6 +127,7 @@ Translator::Translator(const std::string& path, const std::string& device)
   try {
     if (aoti) {
       const auto index = device_.has_index() ? device_.index() : c10::DeviceIndex(-1);
+      check_cpu_isa(path);
       model_->temp_dir = private_temp_dir();
       model_->package = load_package(path, index, model_->temp_dir);
       for (const auto& [key, value] : model_->package->get_metadata()) metadata_[key] = value;

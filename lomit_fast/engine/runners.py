@@ -45,8 +45,12 @@ class OnnxRunner:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        # Errors only: onnxruntime warns about every input with a default (an initializer that
+        # is also an input), which is how the graph makes mask_in / mask_ex optional.
+        options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own types for unreadable graphs
             reason = " ".join(str(e).split())
             raise BackendError(f"{path}: not a loadable ONNX graph ({reason[:300]})") from None
@@ -56,7 +60,8 @@ class OnnxRunner:
         except (KeyError, ValueError):
             raise BackendError(f"{path}: not a lomit_fast export (its metadata has no image_size "
                                "/ content_size; export with lomit-fast export --format onnx)")
-        names = [i.name for i in self.session.get_inputs()]
+        names = [i.name for i in self.session.get_inputs()
+                 + self.session.get_overridable_initializers()]  # the optional masks
         if names != list(INPUTS):
             raise BackendError(f"{path}: inputs {names} are not lomit_fast's {list(INPUTS)}")
         self.dtype = torch.float16 if meta.get("precision") == "fp16" else torch.float32

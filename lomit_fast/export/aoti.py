@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_path
+from ..io import atomic_named_path
 from ..models import Generator
 from ..models.inference import INPUTS, InferenceModule, example_inputs, metadata
 from ..ops import BackendError, use_backend
@@ -40,7 +40,7 @@ def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> 
         program = torch.export.export(InferenceModule(generator), inputs,
                                       dynamic_shapes={name: {0: batch} for name in INPUTS})
     configs = {"aot_inductor.metadata": metadata(generator, "fp32")}
-    with atomic_path(path) as tmp:
+    with atomic_named_path(path) as tmp:  # the archive's root folder is named after the file
         torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
                                                  inductor_configs=configs)
     return path

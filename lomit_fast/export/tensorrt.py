@@ -34,6 +34,20 @@ def io_names(onnx_path: str | Path) -> tuple[list[str], list[str], dict[str, lis
     return list(inputs), [v.name for v in model.graph.output], inputs
 
 
+def graph_with_required_inputs(onnx_path: str | Path) -> bytes:
+    """The ONNX file with its optional inputs (mask_in, mask_ex: initializers that are also
+    inputs, default -1) made plain inputs: TensorRT would take them as fixed weights, and the
+    runner feeds every input."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    inputs = {v.name for v in model.graph.input}
+    weights = [t for t in model.graph.initializer if t.name not in inputs]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(weights)
+    return model.SerializeToString()
+
+
 def batch_profile(onnx_path: str | Path, min_batch: int, opt_batch: int,
                   max_batch: int) -> Profile:
     """An optimisation profile that lets the symbolic batch axis range over [min, max]."""
@@ -66,7 +80,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, min_batch: int 
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(graph_with_required_inputs(onnx_path), str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"{onnx_path}: TensorRT could not parse the graph: {errors}")
     config = builder.create_builder_config()

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..io import atomic_path
+from ..io import atomic_named_path
 from ..models import Generator
 from ..models.inference import METADATA_KEYS, InferenceModule, example_inputs, metadata
 from ..ops import use_backend
@@ -79,7 +79,7 @@ def export_torchscript(generator: Generator, path: str | Path) -> Path:
     """Write the TorchScript file of `generator` to `path` (atomically) and return the path."""
     path = Path(path)
     module = script_generator(generator)
-    with atomic_path(path) as tmp:
+    with atomic_named_path(path) as tmp:  # the archive's root folder is named after the file
         torch.jit.save(module, str(tmp), _extra_files=metadata(generator, "fp32"))
     return path
 

@@ -131,6 +131,17 @@ def test_a_broken_pt2_leaves_no_extracted_files(app, folder, aoti_file, tmp_path
     assert list(temp.iterdir()) == []
 
 
+def test_a_pt2_for_another_cpu_is_refused_before_its_code_runs(app, folder, aoti_file):
+    """The package's code is compiled for this CPU's vector ISA (AOTI_CPU_ISA: AVX2 or AVX512 on
+    x86-64); a process limited to plain x86-64 (ATEN_CPU_CAPABILITY=default) stands for an older
+    CPU, which would die of SIGILL in that code."""
+    result = translate(app, aoti_file, folder, env={"ATEN_CPU_CAPABILITY": "default"})
+    assert result.returncode == 2, result.stderr
+    assert re.search(r"it holds code compiled for AVX(2|512)\S*( \S+)*, which this CPU \(ATen "
+                     r"capability DEFAULT\) does not run: export it again", result.stderr), \
+        result.stderr
+
+
 def test_a_poisoned_torchscript_file_gives_a_reason(app, folder, torchscript_file, tmp_path):
     poisoned = rewrite(torchscript_file, tmp_path / "poisoned.pt",
                        {"code/__torch__/lomit_fast/models/generator.py": b"def forward(:\n"})

@@ -1,5 +1,6 @@
 """ONNX export: standard ops, symbolic batch, metadata, onnxruntime parity, clear errors."""
 import onnx
+import onnxruntime
 import pytest
 import torch
 
@@ -7,7 +8,8 @@ from lomit_fast.models.checkpoint import load_generator
 from lomit_fast.cli import main
 from lomit_fast.engine.translator import Translator
 from lomit_fast.engine.runners import OnnxRunner
-from lomit_fast.export.onnx import export_onnx
+from lomit_fast.export.onnx import export_onnx, version_number
+from lomit_fast.version import __version__
 
 
 def inputs(n, seed=0):
@@ -26,7 +28,36 @@ def test_graph_is_standard_with_symbolic_batch(exported):
         assert value.type.tensor_type.shape.dim[0].dim_param  # a named, symbolic batch axis
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["image_size"] == "32" and meta["value_range"] == "[-1, 1]"
-    assert "lomit_fast_version" in meta
+    assert meta["lomit_fast_version"] == __version__
+
+
+def test_graph_documents_its_inputs_and_outputs(exported):
+    """Exemplars and masks have batch axes of their own (1 or N); the masks are optional inputs
+    (an initializer of -1: predict); every input and output says what it is."""
+    model = onnx.load(str(exported))
+    axes = {v.name: v.type.tensor_type.shape.dim[0].dim_param for v in model.graph.input}
+    assert len(set(axes.values())) == 4, axes
+    defaults = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer
+                if t.name in ("mask_in", "mask_ex")}
+    assert sorted(defaults) == ["mask_ex", "mask_in"]
+    assert all(d.shape == (1, 1, 8, 8) and (d == -1).all() for d in defaults.values())
+    for value in [*model.graph.input, *model.graph.output]:
+        assert value.doc_string.startswith("(")  # shape first, then meaning
+    mask_doc = model.graph.input[2].doc_string
+    assert "< 0" in mask_doc and "optional" in mask_doc
+    assert model.model_version == version_number(__version__) != 2**63 - 1
+    assert version_number("1.2.3") == 1_002_003
+
+
+def test_one_exemplar_for_a_batch_and_no_masks_in_onnxruntime(exported, checkpoint):
+    """What a deployment engineer passes: 8 images, 1 exemplar, nothing else."""
+    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    x, exemplar = inputs(8), inputs(1, seed=1)
+    got = session.run(None, {"images": x.numpy(), "exemplars": exemplar.numpy()})
+    with torch.no_grad():
+        want = load_generator(checkpoint).translate(x, exemplar.expand(8, -1, -1, -1))
+    for name, g, w in zip(("output", "masks_in", "masks_ex"), got, want):
+        assert g.shape[0] == 8 and (torch.from_numpy(g) - w).abs().max().item() <= 1e-4, name
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])

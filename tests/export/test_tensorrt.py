@@ -4,7 +4,8 @@ import importlib.util
 import pytest
 
 from lomit_fast.cli import main
-from lomit_fast.export.tensorrt import TensorRTUnavailable, batch_profile, io_names, require_tensorrt
+from lomit_fast.export.tensorrt import (TensorRTUnavailable, batch_profile,
+                                        graph_with_required_inputs, io_names, require_tensorrt)
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -18,6 +19,18 @@ def test_io_names_and_profile(exported):
     assert profile["mask_ex"][2] == (64, 1, 8, 8)
     with pytest.raises(ValueError, match="1 <= min <= opt <= max"):
         batch_profile(exported, 4, 2, 8)
+
+
+def test_tensorrt_gets_the_masks_as_plain_inputs(exported):
+    """TensorRT would read the optional masks' defaults as weights: it parses a copy of the graph
+    where all four inputs are required, as the runner feeds them."""
+    import onnx
+    import onnxruntime
+    model = onnx.load_from_string(graph_with_required_inputs(exported))
+    assert not {t.name for t in model.graph.initializer} & {"mask_in", "mask_ex"}
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images", "exemplars", "mask_in", "mask_ex"]
 
 
 def test_missing_onnx_file(tmp_path):

@@ -1,5 +1,7 @@
 """TorchScript and AOTInductor exports: round trips against eager (Python and the C++ engine),
 the lomit:: C++ ops inside the graph, metadata, optional masks, and clear errors."""
+import zipfile
+
 import pytest
 import torch
 
@@ -62,6 +64,15 @@ def test_graph_calls_the_cpp_ops(torchscript_file):
     assert "lomit::hain" in graph and "lomit::instance_norm" in graph
     assert meta["image_size"] == "32" and meta["content_size"] == "8"
     assert meta["value_range"] == "[-1, 1]" and '"style_dim"' in meta["model_config"]
+
+
+def test_archive_root_is_the_file_name(torchscript_file, aoti_file):
+    """torch.jit.save and AOTInductor name the zip's root folder after the file they write: the
+    final name (g/...), not the temporary one (.g.x1y2.tmp/...)."""
+    for path in (torchscript_file, aoti_file):
+        with zipfile.ZipFile(path) as archive:
+            roots = {name.split("/", 1)[0] for name in archive.namelist()}
+        assert roots == {path.stem}, (path, roots)
 
 
 def test_engine_metadata(torchscript_file, aoti_file):
