@@ -25,20 +25,23 @@ def check(*command, **kwargs):
 
 @pytest.fixture(scope="module")
 def sdk(app, tmp_path_factory):
-    """README step 1: make sdk PREFIX=<dir> (the app's build folder, installed)."""
+    """README step 2: make sdk PREFIX=<dir> (the app's build folder, installed)."""
     prefix = tmp_path_factory.mktemp("sdk") / "prefix"
     check("make", "--no-print-directory", "sdk", f"PREFIX={prefix}", cwd=ROOT)
     return prefix
 
 
-@pytest.fixture(scope="module")
-def example(sdk, tmp_path_factory):
-    """README step 2: the example project, configured and built against the SDK from scratch."""
-    build = tmp_path_factory.mktemp("example")
+def build_example(prefix, build):
     check("cmake", "-S", ROOT / "csrc" / "examples", "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-          f"-DCMAKE_PREFIX_PATH={sdk};{TORCH_CMAKE}")
+          f"-DCMAKE_PREFIX_PATH={prefix};{TORCH_CMAKE}")
     check("cmake", "--build", build)
     return build / "translate_batch"
+
+
+@pytest.fixture(scope="module")
+def example(sdk, tmp_path_factory):
+    """README step 3: the example project, configured and built against the SDK from scratch."""
+    return build_example(sdk, tmp_path_factory.mktemp("example"))
 
 
 def made_up_batch(n: int, s: int):
@@ -103,6 +106,14 @@ def test_portable_builds_leave_out_march_native(tmp_path):
     assert "-O3" in flags and "-march=native" not in flags
 
 
+def test_the_example_builds_on_the_python_package_too(example, torchscript_file, tmp_path):
+    prefix = check(sys.executable, "-m", "lomit_fast.cpp", "--cmake-prefix").stdout.strip()
+    program = build_example(prefix, tmp_path / "build")
+    cache = (tmp_path / "build" / "CMakeCache.txt").read_text()
+    assert f"lomit_fast_DIR:PATH={prefix}/lib/cmake/lomit_fast" in cache
+    assert check(program, torchscript_file).stdout == check(example, torchscript_file).stdout
+
+
 def test_the_python_package_ships_the_sdk():
     """python -m lomit_fast.cpp names the package's own copy; torch.ops.load_library takes it in a
     fresh interpreter, and again where lomit_fast._C already registered the ops."""
@@ -126,3 +137,13 @@ print((y - torch.nn.functional.instance_norm(x)).abs().max().item())
     for mode in "alone", "with _C":
         error = float(check(sys.executable, "-c", script, mode).stdout)
         assert error <= 1e-5, mode
+
+
+def test_the_locator_says_when_the_libraries_are_not_built(monkeypatch, tmp_path, capsys):
+    from lomit_fast import cpp
+    monkeypatch.setattr(cpp, "PREFIX", tmp_path)  # a package installed with LOMIT_BUILD_EXT=0
+    for flag in "--ops-library", "--cmake-prefix":
+        assert cpp.main([flag]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is missing: the C++ libraries of lomit_fast are not " \
+            "built" in err and str(tmp_path) in err
