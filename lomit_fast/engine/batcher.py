@@ -10,8 +10,8 @@ and runs them as one batch. Items that give masks and items that do not run as s
 sub-batches (the translator takes a mask for a whole batch or none). A sub-batch whose items
 all carry the same exemplar_key (same exemplar, same exemplar mask) runs on the translator's
 exemplar cache, as the batch CLI does with one exemplar: exact, and the exemplar is encoded once.
-If a batch raises, its items are retried one by one, so a bad item fails alone. Items whose caller gave up (a cancelled
-Future) are dropped before they run.
+If a batch raises, its items are retried one by one, so a bad item fails alone. Items whose
+caller gave up (a cancelled Future) are dropped before they run.
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ STATIC = Path(__file__).parent / "static"
 GRACE_S = 30  # on shutdown, requests still running after this long are cut off
 UPLOADS = "/dev/shm" if os.path.isdir("/dev/shm") else None  # tmpfs: no disk for a decode
 INLINE_PIXELS = 256 * 256  # images up to this size are decoded and encoded on the event loop
+REUSED = 16  # decoded exemplars (and exemplar masks) kept: clients often send the same one
 
 
 @dataclasses.dataclass
@@ -180,6 +182,7 @@ def create_app(translator, max_batch: int = 32, max_wait_ms: float = 5.0,
     limits = limits or Limits()
     batcher = Batcher(translator, max_batch, max_wait_ms)
     size = translator.cfg.image_size
+    decoded: OrderedDict[tuple[str, bytes], torch.Tensor] = OrderedDict()  # event loop only
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -220,18 +223,28 @@ def create_app(translator, max_batch: int = 32, max_wait_ms: float = 5.0,
                         mask_ex: UploadFile | None = File(None, description="what to take from "
                                                           "the exemplar")):
         uploads = {"image": image, "exemplar": exemplar, "mask_in": mask_in, "mask_ex": mask_ex}
-        tensors, key = {}, hashlib.blake2b(digest_size=16)
+        tensors, key = {}, b""
         for name, upload in uploads.items():
-            if upload is not None:
-                data = await upload.read()
-                args = (name, data, size, name.startswith("mask"))
-                # Small images decode in well under a millisecond: a thread hop would cost more.
-                tensors[name] = (decode_upload(*args) if pixels(name, data, limits.max_pixels)
-                                 <= INLINE_PIXELS else await run_in_threadpool(decode_upload, *args))
-                if name in ("exemplar", "mask_ex"):
-                    key.update(name.encode() + len(data).to_bytes(8, "little") + data)
+            if upload is None:
+                continue
+            data = await upload.read()
+            digest = (name, hashlib.blake2b(data, digest_size=16).digest())
+            if digest in decoded:  # an exemplar (or its mask) sent again: decoded already
+                decoded.move_to_end(digest)
+                tensors[name] = decoded[digest]
+                key += digest[1]
+                continue
+            args = (name, data, size, name.startswith("mask"))
+            # Small images decode in well under a millisecond: a thread hop would cost more.
+            tensors[name] = (decode_upload(*args) if pixels(name, data, limits.max_pixels)
+                             <= INLINE_PIXELS else await run_in_threadpool(decode_upload, *args))
+            if name in ("exemplar", "mask_ex"):
+                key += digest[1]
+                decoded[digest] = tensors[name]
+                while len(decoded) > REUSED:
+                    decoded.popitem(last=False)
         item = Item(tensors["image"], tensors["exemplar"], tensors.get("mask_in"),
-                    tensors.get("mask_ex"), exemplar_key=key.digest())
+                    tensors.get("mask_ex"), exemplar_key=key)
         try:
             future = batcher.submit(item)
         except (QueueFull, Closed) as e:

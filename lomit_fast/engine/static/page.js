@@ -55,14 +55,15 @@ function render(which) {
   // ... and its 0.5 level as a black-and-white outline, visible on any colour.
   const inside = (x, y) => x >= 0 && y >= 0 && x < s && y < s && m[4 * (y * s + x)] >= 128;
   const k = w / s;
+  const edge = (x0, y0, x1, y1) => { ctx.moveTo(x0 * k, y0 * k); ctx.lineTo(x1 * k, y1 * k); };
   ctx.beginPath();
   for (let y = 0; y < s; y++) {
-    for (let x = 0; x < s; x++) {
+    for (let x = 0; x < s; x++) {  // each side of a mask pixel that borders a non-mask pixel
       if (!inside(x, y)) continue;
-      if (!inside(x - 1, y)) { ctx.moveTo(x * k, y * k); ctx.lineTo(x * k, (y + 1) * k); }
-      if (!inside(x + 1, y)) { ctx.moveTo((x + 1) * k, y * k); ctx.lineTo((x + 1) * k, (y + 1) * k); }
-      if (!inside(x, y - 1)) { ctx.moveTo(x * k, y * k); ctx.lineTo((x + 1) * k, y * k); }
-      if (!inside(x, y + 1)) { ctx.moveTo(x * k, (y + 1) * k); ctx.lineTo((x + 1) * k, (y + 1) * k); }
+      if (!inside(x - 1, y)) edge(x, y, x, y + 1);
+      if (!inside(x + 1, y)) edge(x + 1, y, x + 1, y + 1);
+      if (!inside(x, y - 1)) edge(x, y, x + 1, y);
+      if (!inside(x, y + 1)) edge(x, y + 1, x + 1, y + 1);
     }
   }
   ctx.lineWidth = 3; ctx.strokeStyle = "#000"; ctx.stroke();
@@ -75,7 +76,8 @@ function setUpPainting(which) {
   let last = null;
   const toMask = (e) => {
     const r = canvas.getBoundingClientRect();
-    return [(e.clientX - r.left) * state.size / r.width, (e.clientY - r.top) * state.size / r.height];
+    return [(e.clientX - r.left) * state.size / r.width,
+            (e.clientY - r.top) * state.size / r.height];
   };
   const stroke = (from, to, erase) => {
     const ctx = state.masks[which].getContext("2d");
@@ -88,7 +90,8 @@ function setUpPainting(which) {
     ctx.stroke();
     render(which);
   };
-  const erasing = (e) => e.shiftKey || document.querySelector("input[name=mode]:checked").value === "erase";
+  const erasing = (e) =>
+    e.shiftKey || document.querySelector("input[name=mode]:checked").value === "erase";
   canvas.addEventListener("pointerdown", (e) => {
     if (!state.masks[which]) return;
     canvas.setPointerCapture(e.pointerId);
@@ -172,7 +175,9 @@ async function translate() {
   try {
     const response = await fetch("/v1/translate", { method: "POST", body: form });
     const answer = await response.json();
-    if (!response.ok) throw new Error(answer.detail ? JSON.stringify(answer.detail) : response.statusText);
+    if (!response.ok) {
+      throw new Error(answer.detail ? JSON.stringify(answer.detail) : response.statusText);
+    }
     const url = "data:image/png;base64," + answer.image;
     $("output").src = url;
     $("download").href = url;
@@ -197,7 +202,8 @@ async function start() {
   try {
     const model = await (await fetch("/v1/model")).json();
     state.size = model.image_size;
-    $("model").textContent = `· ${model.image_size}x${model.image_size} model, ${model.backend} backend, v${model.version}`;
+    const size = `${model.image_size}x${model.image_size}`;
+    $("model").textContent = `· ${size} model, ${model.backend} backend, v${model.version}`;
   } catch (e) {
     status("cannot reach the service: " + e.message, true);
   }
@@ -205,7 +211,10 @@ async function start() {
   $("brush").addEventListener("input", () => { $("brush-value").textContent = $("brush").value; });
   $("brush").max = Math.max(4, state.size / 2);
   $("translate").addEventListener("click", translate);
-  $("reset").addEventListener("click", () => { state.edited.in = state.edited.ex = false; translate(); });
+  $("reset").addEventListener("click", () => {
+    state.edited.in = state.edited.ex = false;
+    translate();
+  });
   document.body.dataset.ready = "true";
 }
 
