@@ -68,6 +68,17 @@ def wait_runs(driver, runs: int) -> None:
     wait_body(driver, "data-runs", str(runs))
 
 
+def drop(driver, panel: str, path) -> None:
+    """Drop a file on a panel, as a drag from the desktop does (a drop event with the file)."""
+    driver.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[1]), (c) => c.charCodeAt(0));"
+        "const data = new DataTransfer();"
+        "data.items.add(new File([bytes], arguments[2], {type: 'image/png'}));"
+        "document.getElementById(arguments[0]).dispatchEvent("
+        "  new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));",
+        panel, base64.b64encode(path.read_bytes()).decode(), path.name)
+
+
 def stroke(driver, which: str, points, erase: bool = False) -> None:
     """Drag the brush through `points` (model pixels) on a mask canvas."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -95,8 +106,8 @@ def test_upload_see_masks_paint_and_translate_again(browser, tmp_path):
         browser.get(url + "/")
         wait_body(browser, "data-ready", "true")
         assert "64x64 model" in browser.find_element("id", "model").text
-        browser.find_element("id", "file-in").send_keys(str(paths[0]))
-        browser.find_element("id", "file-ex").send_keys(str(paths[1]))
+        browser.find_element("id", "file-in").send_keys(str(paths[0]))  # chosen ...
+        drop(browser, "panel-ex", paths[1])  # ... and dropped
         wait_runs(browser, 1)
         first = data_url_image(browser.find_element("id", "output").get_attribute("src"))
         assert first.shape == (S, S, 3)
