@@ -1,6 +1,7 @@
 """`lomit-fast serve` through a real server on loopback: answers, batching, limits, errors that
 name the field, clients that stall or hang up, graceful shutdown, the CLI's one-line errors."""
 import base64
+import csv
 import io
 import shutil
 import signal
@@ -229,6 +230,21 @@ def test_readme_curl_example(server, pngs, tmp_path):
     assert np.asarray(Image.open(tmp_path / "mask_in.png")).shape == (64, 64)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert curl.replace(server, "http://127.0.0.1:8000") in readme and decode_line in readme
+
+
+def test_load_benchmark_runs_end_to_end(tmp_path):
+    """benchmarks/bench_serve.py on a few images for a moment: rows, no errors (no timing)."""
+    out = tmp_path / "serve.csv"
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_serve", "--images", "20",
+                    "--seconds", "0.5", "--rounds", "1", "--clients", "1,4", "--out", str(out)],
+                   cwd=Path(__file__).resolve().parents[2], check=True, timeout=300,
+                   capture_output=True)
+    rows = list(csv.DictReader(out.open()))
+    assert [r["clients"] for r in rows] == ["1", "4"]
+    for r in rows:
+        assert int(r["requests"]) > 0 and r["errors"] == "0"
+        assert float(r["cli_images_per_s"]) > 0 and float(r["pct_of_cli"]) > 0
+    assert out.with_suffix(".png").stat().st_size > 0
 
 
 def test_cli_mistakes_exit_2_with_one_line(tmp_path, capsys):
