@@ -6,7 +6,7 @@
 // Every input image (PNG/JPEG, RGB, the model's size) is translated with the exemplar's style and
 // written to DIR/<stem>.<format> through a temporary file unique to this process; inputs whose
 // stems repeat (a.jpg, a.png) get <stem>_1, <stem>_2, ... in sorted order, the rule of
-// `lomit-fast translate` (lomit_fast/engine/batch.py, output_names). An entry that cannot be
+// `lomit-fast translate` (lomit_fast/engine/files.py, output_names). An entry that cannot be
 // read (unreadable image, symlink loop) or written (full disk) is reported and counted as failed:
 // translated + failed = entries. At the end it prints images/s, end to end (decode, model,
 // encode) and in the model alone, after two untimed warm-up batches. Exit status: 0 all
@@ -134,7 +134,7 @@ std::pair<std::vector<std::string>, std::vector<std::string>> list_images(
 }
 
 // <stem>.<format>, and <stem>_1, <stem>_2, ... for stems already taken: output_names of
-// lomit_fast/engine/batch.py, so both translators name a folder's outputs alike.
+// lomit_fast/engine/files.py, so both translators name a folder's outputs alike.
 std::vector<std::string> output_names(const std::vector<std::string>& files,
                                       const std::string& format) {
   std::vector<std::string> names;
