@@ -100,3 +100,34 @@ def test_bad_precision(checkpoint):
         Translator.from_checkpoint(checkpoint, precision="int8")
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         Translator.from_checkpoint(checkpoint, precision="fp16")
+
+
+@pytest.mark.parametrize("backend", ["reference", "compile"])
+def test_out_of_range_images_and_nan_masks_are_refused(checkpoint, backend):
+    t = Translator.from_checkpoint(checkpoint, backend=backend)
+    x = inputs(2)
+    for bad, fragment in ((x * 1e3, "x values must lie in"), (x * float("nan"), "x values")):
+        with pytest.raises(ValueError, match=fragment):
+            t.translate(bad, inputs(1, seed=1))
+    with pytest.raises(ValueError, match="exemplar values must lie in"):
+        t.translate(x, inputs(1, seed=1) * 255)
+    nan_mask = torch.full((2, 1, 32, 32), float("nan"))
+    with pytest.raises(ValueError, match=r"mask_in values must lie in \[0, 1\]"):
+        t.translate(x, inputs(1, seed=1), mask_in=nan_mask)
+    with pytest.raises(ValueError, match="must be a floating tensor"):
+        t.translate((x * 127).to(torch.int8), inputs(1, seed=1))
+
+
+def test_fp64_inputs_translate_like_fp32(eager):
+    x, exemplar = inputs(2), inputs(1, seed=1)
+    for a, b in zip(eager.translate(x.double(), exemplar.double()), eager.translate(x, exemplar)):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_graph_backends_check_their_inputs(checkpoint, exported):
+    t = Translator.from_checkpoint(checkpoint, backend="onnxruntime", model_file=str(exported))
+    with pytest.raises(ValueError, match="x values must lie in"):
+        t.translate(inputs(2) * 10, inputs(1, seed=1))
+    with pytest.raises(ValueError, match="mask_ex values must lie in"):
+        t.translate(inputs(2), inputs(1, seed=1), mask_ex=torch.full((1, 1, 8, 8), 2.0))
