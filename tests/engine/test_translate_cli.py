@@ -1,6 +1,7 @@
 """`lomit-fast translate` end to end on a folder of good, odd and broken images."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -98,11 +99,14 @@ def test_torchrun_shards_over_two_processes(image_folder, checkpoint, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
            "--master-port", "29533", "-m", "lomit_fast.cli", "translate", "--input",
            str(image_folder), "--exemplar", str(image_folder / "good0.png"), "--output", str(out),
-           "--checkpoint", str(checkpoint), "--device", "cpu", "--workers", "0", "--quiet"]
+           "--checkpoint", str(checkpoint), "--device", "cpu", "--workers", "0"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     n_inputs = len([p for p in image_folder.rglob("*") if p.is_file()])
     assert report["ranks"] == 2 and report["done"] == n_inputs
+    # One progress bar, rank 0's: every bar line counts towards rank 0's share of the inputs.
+    totals = set(re.findall(r"translate:.*?\| *\d+/(\d+) \[", result.stderr))
+    assert totals == {str(len(range(0, n_inputs, 2)))}, totals
     assert len(list(out.rglob("*.png"))) == n_inputs
