@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .data.images import image_grid, save_png
-from .data.synthetic import synthetic_batch
+from .data.synthetic import BACKGROUNDS, HELD_OUT, TRAINING, synthetic_batch
 from .models.checkpoint import CheckpointError, load_generator
 from .config import ConfigError
 from .io import atomic_path
@@ -22,10 +22,18 @@ from .version import __version__
 DEMO_SEED = 90210  # a synthetic seed never used for training
 
 
+def locality_report(generator, images: int, device: str = "cpu") -> dict:
+    """The locality metrics on held-out images (a seed never trained on) of the training
+    background families, and of the held-out families no model is trained on."""
+    from .data.locality import evaluate_synthetic
+    return {name: evaluate_synthetic(generator, images, device=device, backgrounds=families)
+            for name, families in (("training_backgrounds", TRAINING),
+                                   ("held_out_backgrounds", HELD_OUT))}
+
+
 def demo(args: argparse.Namespace) -> int:
     """Translate freshly generated synthetic images with the shipped model: a PNG grid and the
     locality metrics on held-out images."""
-    from .data.locality import evaluate_synthetic
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: must be at least 1")
     if args.metrics_images < 0:
@@ -33,15 +41,18 @@ def demo(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     generator = load_generator(args.checkpoint)
     size = generator.cfg.image_size
-    inputs = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=0)
-    exemplars = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=1)
+    inputs = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=0,
+                             backgrounds=BACKGROUNDS)  # trained-on and held-out families alike
+    exemplars = synthetic_batch(args.batch_size, size, seed=DEMO_SEED, index=1,
+                                backgrounds=BACKGROUNDS)
     start = time.perf_counter()
     with torch.inference_mode(), use_backend(args.backend):
         output, mask_in, mask_ex = generator.translate(inputs.images, exemplars.images)
     seconds = time.perf_counter() - start
     full = (size, size)
     grid = image_grid([inputs.images, exemplars.images, upsample_mask(mask_in, full) * 2 - 1,
-                       upsample_mask(mask_ex, full) * 2 - 1, output])
+                       upsample_mask(mask_ex, full) * 2 - 1, output],
+                      scale=max(1, 192 // size))  # small tiles enlarged, pixel for pixel
     out = Path(args.out)
     save_png(grid, out / "demo_grid.png")
     print(f"translated {args.batch_size} images in {seconds:.2f} s "
@@ -50,10 +61,11 @@ def demo(args: argparse.Namespace) -> int:
           "output)")
     if args.metrics_images:
         with use_backend(args.backend):
-            metrics = evaluate_synthetic(generator, args.metrics_images)
+            metrics = locality_report(generator, args.metrics_images)
         with atomic_path(out / "metrics.json") as tmp:
             tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        print("held-out metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        for name, values in metrics.items():
+            print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
         print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -163,7 +175,6 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .data.locality import evaluate_synthetic
     least = 2 if args.inception else 1  # FID needs two images for a covariance
     if args.images < least:
         raise ValueError(f"--images {args.images}: must be at least {least}")
@@ -174,7 +185,7 @@ def evaluate(args: argparse.Namespace) -> int:
             report = fid_of_translations(generator, args.config, args.inception, args.images,
                                          args.device)
         else:
-            report = evaluate_synthetic(generator, args.images, device=args.device)
+            report = locality_report(generator, args.images, args.device)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -11,9 +11,14 @@ def test_demo_writes_a_grid_and_metrics(tmp_path, capsys):
     """The main job with the shipped model."""
     assert main(["demo", "--out", str(tmp_path), "--batch-size", "3", "--metrics-images", "8"]) == 0
     grid = np.asarray(Image.open(tmp_path / "demo_grid.png"))
-    assert grid.shape[0] > 5 * 64 and grid.shape[1] > 3 * 64 and grid.std() > 10
+    assert grid.shape[0] > 5 * 192 and grid.shape[1] > 3 * 192 and grid.std() > 10
+    tile = grid[2:2 + 192, 2:2 + 192]  # the first input, enlarged 3x pixel for pixel
+    assert (tile[::3, ::3] == tile[1::3, 1::3]).all()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert {"mask_iou", "background_psnr", "transfer_accuracy", "leakage_psnr"} <= set(metrics)
+    assert set(metrics) == {"training_backgrounds", "held_out_backgrounds"}
+    for values in metrics.values():
+        assert {"mask_iou", "background_psnr", "self_psnr", "transfer_accuracy",
+                "leakage_psnr"} <= set(values) and values["images"] == 8
     assert "images/s" in capsys.readouterr().out
 
 

@@ -108,10 +108,12 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return np.clip(mask * rgba[..., 3] if alpha else mask, 0.0, 1.0)
 
 
-def image_grid(rows: Sequence[Tensor], pad: int = 2) -> np.ndarray:
+def image_grid(rows: Sequence[Tensor], pad: int = 2, scale: int = 1) -> np.ndarray:
     """Stack equally long rows of images (each (N, C, H, W) in [-1, 1], C = 1 or 3, masks in
-    [0, 1] are passed as 2 m - 1) into one (H', W', 3) uint8 grid with white padding."""
+    [0, 1] are passed as 2 m - 1) into one (H', W', 3) uint8 grid with white padding; `scale`
+    enlarges each tile by repeating its pixels (nearest neighbour: nothing is smoothed)."""
     tiles = [to_uint8(row if row.shape[1] == 3 else row.expand(-1, 3, -1, -1)) for row in rows]
+    tiles = [t.repeat(scale, axis=1).repeat(scale, axis=2) for t in tiles]
     n, h, w, _ = tiles[0].shape
     grid = np.full((len(tiles) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
     for r, row in enumerate(tiles):

@@ -166,5 +166,5 @@ def test_export_cli_errors_name_the_problem(checkpoint, tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["export", "--format", "aoti", "--out", str(tmp_path / "g.pt2"),
                      "--checkpoint", str(checkpoint), "--device", "cuda"]) == 2
-        assert "no CUDA device here" in capsys.readouterr().err
+        assert "--device cuda: CUDA is not available" in capsys.readouterr().err
     assert not list(tmp_path.iterdir()), "nothing is written when an export fails"
