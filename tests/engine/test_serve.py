@@ -232,6 +232,21 @@ def test_readme_curl_example(server, pngs, tmp_path):
     assert curl.replace(server, "http://127.0.0.1:8000") in readme and decode_line in readme
 
 
+def test_serve_without_fastapi_says_what_to_install():
+    script = ("import sys\n"
+              "class Block:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] in ('fastapi', 'starlette', 'uvicorn'):\n"
+              "            raise ImportError(f'{name} blocked', name=name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              "from lomit_fast.cli import main\n"
+              "sys.exit(main(['serve']))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "fastapi is not installed" in result.stderr and "[serve]" in result.stderr
+
+
 def test_load_benchmark_runs_end_to_end(tmp_path):
     """benchmarks/bench_serve.py on a few images for a moment: rows, no errors (no timing)."""
     out = tmp_path / "serve.csv"
