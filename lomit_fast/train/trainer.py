@@ -1,6 +1,6 @@
 """The LOMIT trainer: critic every step, generator every n-th, Adam with the method's schedule,
-atomic checkpoints that resume exactly, JSONL metrics, PNG sample grids (run folder layout:
-run_dir.py). Multi-GPU: launched with torchrun, each rank trains on its own data and gradients
+atomic checkpoints that resume exactly, JSONL metrics, PNG sample grids and training curves
+(curves.png; run folder layout: run_dir.py). Multi-GPU: launched with torchrun, each rank trains on its own data and gradients
 are averaged.
 """
 from __future__ import annotations
@@ -15,14 +15,15 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..config import Config, load_config, save_config
+from ..data.datasets import build_source
 from ..data.images import image_grid, save_png
 from ..data.locality import evaluate_synthetic
 from ..data.synthetic import HELD_OUT
-from ..models.checkpoint import load_weights
-from ..config import Config, load_config, save_config
 from ..models import Critic, Generator
-from ..data.datasets import build_source
+from ..models.checkpoint import load_weights
 from ..ops.reference import upsample_mask
+from .curves import plot_curves
 from .losses import critic_objective, generator_objective
 from .run_dir import (TrainError, append_metrics, latest_checkpoint, read_state, remove_partial,
                       trim_metrics, write_checkpoint)
@@ -213,6 +214,7 @@ class Trainer:
                                     d=logs["critic_total"])
                 if self.step % t.sample_every == 0 or self.step == end:
                     self.sample(x_a, x_b)
+                    plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png")
                 if self.step % t.checkpoint_every == 0 or self.step == end:
                     self.save()
         return record

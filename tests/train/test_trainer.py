@@ -47,6 +47,11 @@ def test_resume_continues_exactly(tmp_path):
     for key, value in straight.generator.state_dict().items():
         torch.testing.assert_close(resumed.generator.state_dict()[key], value, rtol=0, atol=0)
     assert (tmp_path / "b" / "samples" / "step-0000004.png").is_file()
+    lines = [json.loads(s) for s in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert {"mask_iou", "held_out_mask_iou", "held_out_self_psnr"} <= set(lines[-1])
+    from PIL import Image
+    with Image.open(tmp_path / "b" / "curves.png") as curves:  # redrawn at every sample step
+        assert curves.width > 800
 
 
 def test_existing_run_needs_resume_and_the_same_config(tmp_path):
