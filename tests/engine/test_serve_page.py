@@ -16,7 +16,7 @@ from PIL import Image
 from lomit_fast.data.images import to_uint8
 from lomit_fast.data.synthetic import synthetic_batch
 
-from .server import running_server
+from .server import post_files, running_server
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -77,6 +77,13 @@ def drop(driver, panel: str, path) -> None:
         "document.getElementById(arguments[0]).dispatchEvent("
         "  new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));",
         panel, base64.b64encode(path.read_bytes()).decode(), path.name)
+
+
+def set_range(driver, slider: str, value: int) -> None:
+    """Move a slider as a person does: its value, an input event, and on release a change."""
+    driver.execute_script("const r = document.getElementById(arguments[0]); r.value = arguments[1];"
+                          "r.dispatchEvent(new Event('input'));"
+                          "r.dispatchEvent(new Event('change'));", slider, value)
 
 
 def stroke(driver, which: str, points, erase: bool = False) -> None:
@@ -160,12 +167,30 @@ def test_upload_see_masks_paint_and_translate_again(browser, tmp_path):
         assert np.array_equal(
             data_url_image(browser.find_element("id", "output").get_attribute("src")), first)
 
+        # Style strength 0 sends the input mask times 0: the output is the service's own for
+        # an all-zero input mask; back at 100 % it is the first output again.
+        set_range(browser, "strength", 0)
+        wait_runs(browser, 5)
+        zero = io.BytesIO()
+        Image.new("L", (S, S), 0).save(zero, format="PNG")
+        status, answer = post_files(url, {"image": paths[0].read_bytes(),
+                                          "exemplar": paths[1].read_bytes(),
+                                          "mask_in": zero.getvalue()})
+        assert status == 200 and np.array_equal(
+            data_url_image(browser.find_element("id", "output").get_attribute("src")),
+            data_url_image("," + answer["image"]))
+        assert not np.array_equal(data_url_image("," + answer["image"]), first)
+        assert np.array_equal(canvas_mask(browser, "in"), before)  # the shown mask stays
+        set_range(browser, "strength", 100)
+        wait_runs(browser, 6)
+        assert np.array_equal(
+            data_url_image(browser.find_element("id", "output").get_attribute("src")), first)
+
         # The size slider sets the brush: a 16-pixel brush paints a 16-pixel-wide band.
-        browser.execute_script("const b = document.getElementById('brush'); b.value = 16;"
-                               "b.dispatchEvent(new Event('input'));")
+        set_range(browser, "brush", 16)
         assert browser.find_element("id", "brush-value").text == "16"
         stroke(browser, "ex", [(12, 20), (12, 44)])
-        wait_runs(browser, 5)
+        wait_runs(browser, 7)
         band = canvas_mask(browser, "ex")[32] > 0.5
         assert 14 <= band[:32].sum() <= 18, band[:32].astype(int)
 

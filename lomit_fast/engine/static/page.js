@@ -143,7 +143,21 @@ function setUpFile(which) {
 }
 
 // --- the service -----------------------------------------------------------------------------
-const maskBlob = (which) => new Promise((ok) => state.masks[which].toBlob(ok, "image/png"));
+// A mask as PNG, its values times `scale` (the style strength weakens the input mask).
+function maskBlob(which, scale = 1) {
+  let mask = state.masks[which];
+  if (scale !== 1) {
+    mask = newMask();
+    const ctx = mask.getContext("2d");
+    ctx.drawImage(state.masks[which], 0, 0);
+    const data = ctx.getImageData(0, 0, state.size, state.size);
+    for (let i = 0; i < data.data.length; i++) {
+      if (i % 4 !== 3) data.data[i] = Math.round(data.data[i] * scale);
+    }
+    ctx.putImageData(data, 0, 0);
+  }
+  return new Promise((ok) => mask.toBlob(ok, "image/png"));
+}
 
 function loadMask(which, base64) {
   return new Promise((ok, fail) => {
@@ -167,9 +181,10 @@ async function translate() {
   const form = new FormData();
   form.append("image", state.files.in);
   form.append("exemplar", state.files.ex);
-  for (const which of ["in", "ex"]) {
-    if (state.edited[which]) form.append("mask_" + which, await maskBlob(which), "mask.png");
-  }
+  const strength = +$("strength").value / 100;
+  const weaken = strength < 1 && state.masks.in !== null;  // the input mask, times strength
+  if (state.edited.in || weaken) form.append("mask_in", await maskBlob("in", strength), "in.png");
+  if (state.edited.ex) form.append("mask_ex", await maskBlob("ex"), "ex.png");
   const start = performance.now();
   status("translating...");
   try {
@@ -183,13 +198,17 @@ async function translate() {
     $("download").href = url;
     $("download").setAttribute("aria-disabled", "false");
     for (const which of ["in", "ex"]) {  // predictions replace only masks nobody painted
-      if (!state.edited[which]) await loadMask(which, answer["mask_" + which]);
+      if (!state.edited[which] && !(which === "in" && weaken)) {
+        await loadMask(which, answer["mask_" + which]);
+      }
     }
+    if (strength < 1 && !weaken) state.again = true;  // now there is a mask to weaken
     state.runs += 1;
     document.body.dataset.runs = state.runs;
     const ms = Math.round(performance.now() - start);
     status(`translated in ${ms} ms (${answer.backend}, ${answer.size}x${answer.size}` +
-           `${state.edited.in || state.edited.ex ? ", painted masks" : ", predicted masks"})`);
+           `${state.edited.in || state.edited.ex ? ", painted masks" : ", predicted masks"}` +
+           `${weaken ? `, strength ${Math.round(strength * 100)} %` : ""})`);
     $("translate").disabled = $("reset").disabled = false;
   } catch (e) {
     status("translation failed: " + e.message, true);
@@ -209,6 +228,10 @@ async function start() {
   }
   for (const which of ["in", "ex"]) { setUpFile(which); setUpPainting(which); render(which); }
   $("brush").addEventListener("input", () => { $("brush-value").textContent = $("brush").value; });
+  $("strength").addEventListener("input", () => {
+    $("strength-value").textContent = $("strength").value;
+  });
+  $("strength").addEventListener("change", translate);
   $("brush").max = Math.max(4, state.size / 2);
   $("translate").addEventListener("click", translate);
   $("reset").addEventListener("click", () => {
