@@ -103,7 +103,7 @@ class TensorRTRunner:
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
-            raise RuntimeError(f"{engine_path}: not a TensorRT engine for this TensorRT/GPU")
+            raise BackendError(f"{engine_path}: not a TensorRT engine for this TensorRT/GPU")
         self.context = self.engine.create_execution_context()
         self.stream = torch.cuda.Stream()
 
