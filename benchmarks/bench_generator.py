@@ -1,10 +1,12 @@
 """End-to-end generator benchmark: images/s per backend and batch size, batch-1 latency.
 
     python -m benchmarks.bench_generator [--config configs/celeba_128.yaml] [--batches 1,8,32]
-        [--backends reference,native,cpp,compile,onnxruntime,torchscript,aoti,triton]
+        [--backends reference,native,cpp,compile,onnxruntime,torchscript,aoti,triton,compile-stock]
 Each backend translates the same random batch with one exemplar for the whole batch (cached
 where the backend supports it: reference, native, cpp, triton) and with a different exemplar per
 image. The graph backends run files exported for the occasion (ONNX, TorchScript, AOTI).
+compile-stock is torch.compile of the same model on stock PyTorch ops (no Triton kernels): the
+baseline of the generator target in performance.md.
 Outputs are checked against the fp64 model by the parity rule before anything is timed. FLOPs per image come from
 torch.utils.flop_counter. Writes benchmarks/results/generator_<device>.csv and .png.
 """
@@ -28,6 +30,13 @@ from lomit_fast.ops.parity import parity_check
 from .rows import device_name, result_row, slug, write_rows
 
 CACHEABLE = {"reference", "native", "triton", "cpp"}
+
+
+class StockCompile(Translator):
+    """The compile backend tracing the reference ops: what torch.compile makes of the model."""
+    @property
+    def op_backend(self) -> str:
+        return "reference"
 
 
 def flops_per_image(generator: Generator, size: int) -> float:
@@ -63,6 +72,9 @@ def main():
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     device = args.device
+    # Each (batch, exemplar batch) is a graph of its own; past dynamo's default limit of 8 per
+    # code object, torch.compile silently runs eager and the compile rows would time that.
+    torch._dynamo.config.recompile_limit = 64
     cfg = load_config(args.config).model
     torch.manual_seed(0)
     generator = Generator(cfg).eval()
@@ -74,14 +86,18 @@ def main():
     out = Path(args.out) / f"generator_{Path(args.config).stem}_{slug(device_name(device))}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
+    if out.exists():  # rows are appended as they are measured: a run cut short keeps them
+        out.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         eager = Translator(generator, "reference", args.precision, device)
         exact = copy.deepcopy(generator).double().to(device)
         for backend in args.backends.split(","):
             try:
-                model_file = export_for(backend, generator, Path(tmp), device)
-                translator = Translator(generator, backend, args.precision, device,
-                                        model_file=model_file)
+                # A copy: export moves the model (TorchScript traces on the CPU) in place.
+                model_file = export_for(backend, copy.deepcopy(generator), Path(tmp), device)
+                make = StockCompile if backend == "compile-stock" else Translator
+                translator = make(generator, backend.removesuffix("-stock"), args.precision,
+                                  device, model_file=model_file)
             except (BackendError, ValueError, ImportError) as e:
                 print(f"skip {backend}: {e}")
                 continue
@@ -117,10 +133,13 @@ def main():
                                      gflop_per_image=round(flops / 1e9, 3),
                                      achieved_tflops=round(flops * batch / p50 / 1e12, 4))
                     rows.append(row)
+                    write_rows(out, [row], append=True)
                     print(f"{backend:12s} {mode:20s} batch {batch:4d}: {row['images_per_s']:10.1f} "
                           f"img/s  p50 {row['latency_p50_ms']:9.2f} ms  p99 "
                           f"{row['latency_p99_ms']:9.2f} ms", flush=True)
-    write_rows(out, rows)
+    if not rows:
+        print("no backend ran: nothing written")
+        return
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
 
