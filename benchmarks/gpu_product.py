@@ -250,11 +250,16 @@ class Product(TranslateStage):
         merged = self.out / f"generator_product_{self.tag}.csv"
         merged.unlink(missing_ok=True)
         rows, failed = [], []
-        for i, (config, precision, backends, batches) in enumerate(self.bench_plan()):
+        plan = self.bench_plan()
+        for i, (config, precision, backends, batches) in enumerate(plan):
+            case = f"bench {i}/{len(plan)}: {Path(config).stem} {precision} {backends}"
             reason = self.why_not(backends, backends.removesuffix("-stock"), precision)
+            if i < self.args.bench_from:  # a rerun: measured by the run before
+                reason = f"--bench-from {self.args.bench_from}"
             if reason:
-                self.log(f"skip {backends} {precision} ({Path(config).stem}): {reason}")
+                self.log(f"skip {case}: {reason}")
                 continue
+            self.log(case)
             folder = self.work / "generator" / f"{i:02d}"
             shutil.rmtree(folder, ignore_errors=True)
             rc, _ = self.run([PY, "-m", "benchmarks.bench_generator", "--config", config,
@@ -319,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny shapes and counts (CPU rehearsal)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"of {','.join(STAGES)}")
-    parser.add_argument("--budget", type=float, default=540, help="seconds for the whole run")
+    parser.add_argument("--budget", type=float, default=480, help="seconds for the whole run")
+    parser.add_argument("--bench-from", type=int, default=0,
+                        help="start the bench plan at this case (a rerun after a cut)")
     parser.add_argument("--out", default="benchmarks/results/product")
     parser.add_argument("--work", default="build/gpu_product", help="exports, images, raw CSVs")
     args = parser.parse_args(argv)

@@ -66,7 +66,8 @@ def test_quick_run_writes_every_result(tmp_path):
 
 def product(tmp_path, stages):
     return Product(argparse.Namespace(device="cpu", quick=False, out=tmp_path / "out",
-                                      work=tmp_path / "work", budget=120, stages=stages))
+                                      work=tmp_path / "work", budget=120, stages=stages,
+                                      bench_from=0))
 
 
 def test_build_stage_names_what_failed(tmp_path, monkeypatch):
