@@ -1,6 +1,7 @@
 """Training speed: iterations/s of Trainer.train_step on one device (issue 16, stage 4).
 
-    python -m benchmarks.bench_train_step [--configs configs/synthetic_64.yaml,configs/celeba_128.yaml]
+    python -m benchmarks.bench_train_step
+        [--configs configs/synthetic_64.yaml,configs/celeba_128.yaml]
         [--device cuda] [--precisions fp32,bf16] [--steps 20] [--out benchmarks/results]
         [--image-size N --batch-size N]     (tiny shapes, for the CPU rehearsal)
 

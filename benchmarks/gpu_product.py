@@ -322,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="tiny shapes and counts (CPU rehearsal)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny shapes and counts (the CPU rehearsal)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"of {','.join(STAGES)}")
     parser.add_argument("--budget", type=float, default=480, help="seconds for the whole run")
     parser.add_argument("--bench-from", type=int, default=0,

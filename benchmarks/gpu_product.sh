@@ -3,7 +3,7 @@
 # the reference run, the generator benchmark, training-step speed, in that order within
 # --budget seconds (default 480). Results (8 files, the device's name in each) go to $OUT;
 # benchmarks/gpu_product.py says what each stage writes, benchmarks/NOTES.md how to run it.
-# Usage from the repository root:  bash benchmarks/gpu_product.sh [--stages bench,train] [--budget S]
+# Usage from the repository root:  bash benchmarks/gpu_product.sh [--stages bench] [--budget S]
 # The same logic on the CPU, tiny:  python -m benchmarks.gpu_product --device cpu --quick --out DIR
 set -uo pipefail
 export PYTHONUNBUFFERED=1
