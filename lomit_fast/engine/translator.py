@@ -66,6 +66,9 @@ class Translator:
         self._compiled = None
         self._runner = None  # an exported graph: onnxruntime session or TensorRT engine
         if self.backend == "compile":
+            # One graph per batch bucket (and exemplar/mask shape): past dynamo's default limit
+            # of 8 per function it would run eager silently, still reported as "compile".
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             mode = "reduce-overhead" if self.device.type == "cuda" else None  # CUDA graphs
             self._compiled = torch.compile(self._forward, dynamic=False, mode=mode)
         elif self.backend == "onnxruntime":
