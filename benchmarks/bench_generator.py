@@ -159,19 +159,24 @@ def export_for(backend: str, generator, folder: Path, device: str) -> str | None
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Images/s against batch, one panel per model, a line per (backend, precision, mode)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for key in dict.fromkeys((r["provider"], r["mode"]) for r in rows):
-        sel = [r for r in rows if (r["provider"], r["mode"]) == key]
-        ax.plot([r["batch"] for r in sel], [r["images_per_s"] for r in sel], marker="o",
-                label=f"{key[0]} ({key[1].replace('_', ' ')})")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("images / s")
-    ax.set_title(f"{rows[0]['subject']} on {rows[0]['device']}", fontsize=9)
-    ax.legend(fontsize=7)
+    subjects = list(dict.fromkeys(r["subject"] for r in rows))
+    fig, axes = plt.subplots(1, len(subjects), figsize=(7 * len(subjects), 4.5), squeeze=False)
+    for ax, subject in zip(axes[0], subjects):
+        sel = [r for r in rows if r["subject"] == subject]
+        for key in dict.fromkeys((r["provider"], r["dtype"], r["mode"]) for r in sel):
+            line = [r for r in sel if (r["provider"], r["dtype"], r["mode"]) == key]
+            ax.plot([int(r["batch"]) for r in line], [float(r["images_per_s"]) for r in line],
+                    marker="o", label=" ".join(key).replace("_", " "))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("images / s")
+        ax.set_title(f"{subject} on {sel[0]['device']}", fontsize=9)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from .bench_generator import plot
 from .product_translate import TranslateStage
 from .rows import device_name, result_row, slug, triton_version, write_rows
 
@@ -292,30 +293,6 @@ class Product(TranslateStage):
         if rc != 0:
             raise RuntimeError(f"exit {rc}: {output.strip()[-300:]}")
         return "; ".join(s for s in output.splitlines() if "it/s" in s or s.startswith("skip"))
-
-
-def plot(rows: list[dict], path: Path) -> None:
-    """Images/s against batch, one panel per model, a line per (backend, precision, mode)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    subjects = list(dict.fromkeys(r["subject"] for r in rows))
-    fig, axes = plt.subplots(1, len(subjects), figsize=(7 * len(subjects), 4.5), squeeze=False)
-    for ax, subject in zip(axes[0], subjects):
-        sel = [r for r in rows if r["subject"] == subject]
-        for key in dict.fromkeys((r["provider"], r["dtype"], r["mode"]) for r in sel):
-            line = [r for r in sel if (r["provider"], r["dtype"], r["mode"]) == key]
-            ax.plot([int(r["batch"]) for r in line], [float(r["images_per_s"]) for r in line],
-                    marker="o", label=" ".join(key).replace("_", " "))
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("images / s")
-        ax.set_title(f"{subject} on {sel[0]['device']}", fontsize=9)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
