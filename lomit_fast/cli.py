@@ -94,6 +94,9 @@ def translate(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output}: exists and is not a folder")
     inputs = list_inputs(args.input, output)
+    if not inputs.files:
+        problems = f" ({len(inputs.problems)} unreadable entries)" if inputs.problems else ""
+        raise ValueError(f"--input {args.input}: no images to translate{problems}")
     exemplar = Path(args.exemplar)
     exemplars = list_inputs(args.exemplar, output).files if exemplar.is_dir() else [exemplar]
     for path in [*exemplars, *(p for p in (args.mask_in, args.mask_ex) if p)]:

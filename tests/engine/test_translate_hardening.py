@@ -65,7 +65,7 @@ def test_output_is_input_and_empty_inputs_are_refused(clean_folder, checkpoint, 
     empty = tmp_path / "empty"
     empty.mkdir()
     user_error(run(empty, clean_folder / "good0.png", tmp_path / "o", checkpoint),
-               "no images to translate")
+               f"--input {empty}: no images to translate")
     (tmp_path / "list.txt").write_text("\n\n")
     user_error(run(tmp_path / "list.txt", clean_folder / "good0.png", tmp_path / "o", checkpoint),
                "no images to translate")
