@@ -5,7 +5,6 @@ translate_<device>.csv (benchmarks/rows.py schema), appended as the runs finish.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .rows import result_row, write_rows
 
