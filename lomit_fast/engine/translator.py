@@ -174,7 +174,8 @@ class Translator:
                   mask_in: Optional[Tensor] = None, mask_ex: Optional[Tensor] = None):
         """(images, input masks, exemplar masks) for inputs x (N, 3, S, S) in [-1, 1]. The
         exemplar is a batch (N or 1), or an ExemplarCache; given masks replace predicted ones."""
-        x, mask_in, mask_ex = self._prepare(x), self._prepare(mask_in), self._prepare(mask_ex)
+        x, exemplar = self._prepare(x), self._prepare(exemplar)  # a cache passes through
+        mask_in, mask_ex = self._prepare(mask_in), self._prepare(mask_ex)
         if not self.caches_exemplars:  # a graph runs unchecked: check here what it gets
             self.check_inputs(x, exemplar, mask_in, mask_ex)
         if isinstance(exemplar, ExemplarCache) and not self.caches_exemplars:
@@ -183,12 +184,12 @@ class Translator:
         if isinstance(exemplar, ExemplarCache):
             out = self._translate_cached(x, exemplar, mask_in)
         elif self._runner is not None:
-            out = self._runner.run(x, self._prepare(exemplar), mask_in, mask_ex)
+            out = self._runner.run(x, exemplar, mask_in, mask_ex)
         elif self._compiled is not None:
-            out = self._run_bucketed(x, self._prepare(exemplar), mask_in, mask_ex)
+            out = self._run_bucketed(x, exemplar, mask_in, mask_ex)
         else:
             with use_backend(self.op_backend), self._autocast():
-                out = self._forward(x, self._prepare(exemplar), mask_in, mask_ex)
+                out = self._forward(x, exemplar, mask_in, mask_ex)
         return tuple(t.float() for t in out)
 
     def check_inputs(self, x: Tensor, exemplar, mask_in: Optional[Tensor],
@@ -198,7 +199,7 @@ class Translator:
         gen = self.generator
         gen.check_images("x", x)
         if not isinstance(exemplar, ExemplarCache):
-            gen.check_images("exemplar", self._prepare(exemplar))
+            gen.check_images("exemplar", exemplar)
             gen.broadcast_batch("exemplar", exemplar, x.shape[0])
         for name, mask in (("mask_in", mask_in), ("mask_ex", mask_ex)):
             if mask is not None:
