@@ -107,6 +107,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 100
+    init_from: str = ""            # a checkpoint folder (run/checkpoints/step-N) whose generator
+                                   # and critic start this run: a second stage, other weights/schedule
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ..data.images import image_grid, save_png
 from ..data.locality import evaluate_synthetic
 from ..data.synthetic import HELD_OUT
 from ..models import Critic, Generator
-from ..models.checkpoint import load_weights
+from ..models.checkpoint import CheckpointError, load_weights
 from ..ops.reference import upsample_mask
 from .curves import plot_curves
 from .losses import critic_objective, generator_objective
@@ -61,8 +61,11 @@ class Trainer:
         elif self.checkpoints.joinpath("latest").is_file():
             raise TrainError(f"{self.run_dir} already holds a run: pass --resume to continue it "
                              "or choose another --run-dir")
-        elif self.rank == 0:  # a run killed before its first checkpoint: its lines are redone
-            trim_metrics(self.run_dir / "metrics.jsonl", 0)
+        else:
+            if cfg.train.init_from:
+                self.init_from(Path(cfg.train.init_from))
+            if self.rank == 0:  # a run killed before its first checkpoint: its lines are redone
+                trim_metrics(self.run_dir / "metrics.jsonl", 0)
         data_cfg = cfg.data
         if self.world > 1:  # each rank its own stream of batches
             data_cfg = dataclasses.replace(cfg.data, seed=cfg.data.seed + 7919 * self.rank)
@@ -99,6 +102,18 @@ class Trainer:
         self.step = state["step"]
         if self.rank == 0:
             trim_metrics(self.run_dir / "metrics.jsonl", self.step)
+
+    def init_from(self, folder: Path) -> None:
+        """A new run's networks from another run's checkpoint (fresh optimisers, step 0)."""
+        for name, module in (("generator", self.generator), ("critic", self.critic)):
+            path = folder / f"{name}.safetensors"
+            if not path.is_file():
+                raise TrainError(f"train.init_from {folder}: no {name}.safetensors there (give a "
+                                 "checkpoint folder such as runs/x/checkpoints/step-0003500)")
+            try:
+                load_weights(module, path)
+            except CheckpointError as e:
+                raise TrainError(f"train.init_from: {e}") from e
 
     # --- one iteration --------------------------------------------------------------------
     def set_lr(self) -> float:

@@ -203,3 +203,35 @@ def test_negative_steps_are_refused():
     from lomit_fast.train.trainer import train_from_config
     with pytest.raises(TrainError, match=r"--steps -1: must be 0 or more"):
         train_from_config("configs/synthetic_64.yaml", "unused", "cpu", False, steps=-1)
+
+
+def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
+    cfg = tiny_config()
+    first = Trainer(cfg, tmp_path / "stage1")
+    first.train(2, progress=False)
+    second_cfg = copy.deepcopy(cfg)
+    second_cfg.loss.self_reconstruction = 25.0
+    second_cfg.train.init_from = str(tmp_path / "stage1" / "checkpoints" / "step-0000002")
+    second = Trainer(second_cfg, tmp_path / "stage2")
+    assert second.step == 0
+    for name in ("generator", "critic"):
+        mine, theirs = getattr(second, name).state_dict(), getattr(first, name).state_dict()
+        for key, value in theirs.items():
+            torch.testing.assert_close(mine[key], value, rtol=0, atol=0)
+    resumed_cfg = copy.deepcopy(second_cfg)  # a resumed second stage continues its own run
+    second.train(2, progress=False)
+    again = Trainer(resumed_cfg, tmp_path / "stage2", resume=True)
+    assert again.step == 2
+
+
+@pytest.mark.parametrize("target, message", [("missing", "no generator.safetensors"),
+                                             ("other", "shape")])
+def test_init_from_a_wrong_folder_is_named(tmp_path, target, message):
+    cfg = tiny_config()
+    if target == "other":  # a checkpoint of another model
+        other = copy.deepcopy(cfg)
+        other.model.content_width = 8
+        Trainer(other, tmp_path / "other").train(2, progress=False)
+    cfg.train.init_from = str(tmp_path / target / "checkpoints" / "step-0000002")
+    with pytest.raises(TrainError, match=f"train.init_from.*{message}"):
+        Trainer(cfg, tmp_path / "run")
