@@ -9,14 +9,16 @@ Backends, one vocabulary with lomit_fast.ops: the op backends reference (the spe
 (torch's own norm kernels), triton (fused kernels, CUDA) and cpp (the C++ ops of lomit_fast._C)
 run the PyTorch generator on those ops; compile (torch.compile), onnxruntime (an exported ONNX
 graph), tensorrt (a serialized engine, where TensorRT is installed), torchscript and aoti (an
-exported .pt / .pt2 file run by the C++ engine) run their own graph. auto is the registry's rule
-(lomit_fast.ops.resolve): triton on a GPU, cpp on the CPU where the extension is built, else the
-reference. Whatever is chosen runs on every path: the exemplar cache is used only by the op
+exported .pt / .pt2 file run by the C++ engine) run their own graph. auto on the CPU (fp32) is
+aoti on a package compiled for this CPU once per model and cached (engine/compiled.py: ~25 s the
+first time, printed); where that cannot be built, and elsewhere, it is the registry's rule
+(lomit_fast.ops.resolve): triton on a GPU, cpp where the extension is built, else the reference. Whatever is chosen runs on every path: the exemplar cache is used only by the op
 backends (where it is exact); the graph backends get the cached exemplar broadcast instead.
 """
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -57,6 +59,9 @@ class Translator:
         self.precision = precision
         self.generator = generator.to(self.device).eval()
         self.cfg = generator.cfg
+        self.model_file = model_file
+        if backend == "auto" and self.device.type == "cpu" and precision == "fp32":
+            backend = self._compiled_default()
         self.backend = self._resolve(backend)
         # Channels-last convolutions are faster on GPUs and (mkldnn) on CPUs; the reference
         # stays the plain model that the others are measured against.
@@ -76,7 +81,7 @@ class Translator:
         elif self.backend == "tensorrt":
             self._runner = TensorRTRunner(model_file)
         elif self.backend in ENGINE_FILES:
-            self._runner = self._cpp_engine(model_file)
+            self._runner = self._cpp_engine(self.model_file)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, backend: str = "auto",
@@ -94,6 +99,21 @@ class Translator:
         if backend in GRAPH_BACKENDS:
             return backend
         return resolve(backend, self.device.type)  # the registry's auto rule and checks
+
+    def _compiled_default(self) -> str:
+        """auto on the CPU: the model compiled for this CPU and cached (engine/compiled.py),
+        run by the C++ engine as 'aoti'; where it cannot be built, the registry's rule."""
+        from .compiled import compiled_package, unavailable_reason
+        if unavailable_reason():
+            return "auto"
+        try:
+            self.model_file = str(compiled_package(self.generator))
+        except Exception as e:  # inductor and the compiler raise many types; auto goes on
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            print(f"lomit-fast: the compiled CPU path is unavailable ({reason}); running the "
+                  "C++ ops instead", file=sys.stderr)
+            return "auto"
+        return "aoti"
 
     def _cpp_engine(self, model_file: str | None):
         """The C++ engine on an exported file, checked against this translator's model."""

@@ -15,10 +15,8 @@ import torch
 
 from ..io import atomic_named_path
 from ..models import Generator
-from ..models.inference import INPUTS, InferenceModule, example_inputs, metadata
-from ..ops import BackendError, use_backend
-
-MAX_BATCH = 4096
+from ..models.inference import export_program, metadata
+from ..ops import BackendError
 
 
 def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> Path:
@@ -33,12 +31,7 @@ def export_aoti(generator: Generator, path: str | Path, device: str = "cpu") -> 
     path = Path(path)
     if path.suffix != ".pt2":
         raise ValueError(f"an AOTInductor package must end in .pt2, got {path}")
-    generator = generator.to(device).eval()
-    inputs = tuple(t.to(device) for t in example_inputs(generator, 2))
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    with use_backend("cpp"), torch.no_grad():
-        program = torch.export.export(InferenceModule(generator), inputs,
-                                      dynamic_shapes={name: {0: batch} for name in INPUTS})
+    program = export_program(generator.to(device).eval(), "cpp")
     configs = {"aot_inductor.metadata": metadata(generator, "fp32")}
     with atomic_named_path(path) as tmp:  # the archive's root folder is named after the file
         torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),

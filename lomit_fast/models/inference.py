@@ -12,12 +12,14 @@ import json
 import torch
 from torch import Tensor, nn
 
+from ..ops import use_backend
 from ..version import __version__
 from .generator import Generator
 
 INPUTS = ("images", "exemplars", "mask_in", "mask_ex")
 OUTPUTS = ("output", "masks_in", "masks_ex")
 MASK_CONVENTION = "mask inputs < 0 mean: use the predicted mask"
+MAX_BATCH = 4096  # the dynamic batch dimension of exported programs
 METADATA_KEYS = ("image_size", "content_size", "value_range", "lomit_fast_version", "precision",
                  "mask_convention", "model_config")
 
@@ -40,6 +42,16 @@ class InferenceModule(nn.Module):
         out = gen.decode(c_in, m_in, gen.style_foreground(exemplars, m_ex),
                          gen.style_background(images, m_in))
         return out, m_in, m_ex
+
+
+def export_program(generator: Generator, ops_backend: str) -> torch.export.ExportedProgram:
+    """torch.export of InferenceModule(generator) for batches of 1..MAX_BATCH, its norms traced
+    on `ops_backend` (cpp: calls of the C++ ops; reference: plain aten ops a compiler can fuse)."""
+    inputs = tuple(t.to(next(generator.parameters()).device) for t in example_inputs(generator, 2))
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with use_backend(ops_backend), torch.no_grad():
+        return torch.export.export(InferenceModule(generator.eval()), inputs,
+                                   dynamic_shapes={name: {0: batch} for name in INPUTS})
 
 
 def example_inputs(generator: Generator, batch: int = 2, dtype=torch.float32) -> tuple:

@@ -1,0 +1,103 @@
+"""auto on the CPU: the model compiled once per model and machine (engine/compiled.py), cached
+privately, exact to the parity rule, and never in the way (where it cannot be built, the C++ ops)."""
+import os
+
+import pytest
+import torch
+
+from lomit_fast.engine import compiled
+from lomit_fast.engine.translator import Translator
+from lomit_fast.models.checkpoint import load_generator
+from lomit_fast.ops import available_backends
+from lomit_fast.ops.parity import parity_check
+
+pytestmark = pytest.mark.skipif(compiled.unavailable_reason() is not None,
+                                reason=f"{compiled.unavailable_reason()}")
+
+
+def images(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def default(checkpoint):
+    """The translator users get by default (the session's cache: compiled at most once)."""
+    return Translator.from_checkpoint(checkpoint)
+
+
+def test_auto_on_the_cpu_runs_the_cached_compiled_model(default):
+    assert default.backend == "aoti"
+    path = default.model_file
+    assert os.path.dirname(path) == str(compiled.cache_dir() / "aoti")
+    assert os.stat(path).st_mode & 0o077 == 0  # code: private to this user
+
+
+@pytest.mark.parametrize("n, exemplars, masks", [(1, 1, False), (5, 5, False), (3, 1, True)])
+def test_the_compiled_default_keeps_the_parity_rule(checkpoint, default, n, exemplars, masks):
+    x, exemplar = images(n), images(exemplars, seed=1)
+    mask_in = mask_ex = None
+    if masks:  # user masks at image resolution, as translate --mask-in gives them
+        mask_in, mask_ex = torch.rand(n, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    exact = load_generator(checkpoint).double()
+    with torch.no_grad():
+        fp64 = exact.translate(x.double(), exemplar.double(),
+                               *(m if m is None else m.double() for m in (mask_in, mask_ex)))
+    reference = Translator.from_checkpoint(checkpoint, backend="reference")
+    fast_out = default.translate(x, exemplar, mask_in, mask_ex)
+    ref_out = reference.translate(x, exemplar, mask_in, mask_ex)
+    for fast, ref, want in zip(fast_out, ref_out, fp64):
+        err, bound, _ = parity_check(fast, ref, want, torch.float32)
+        assert err <= bound, (err, bound)
+    cache = default.cache_exemplar(exemplar[:1])  # a cached exemplar runs the same graph
+    torch.testing.assert_close(default.translate(x, cache)[0],
+                               default.translate(x, exemplar[:1])[0], rtol=0, atol=0)
+
+
+def test_a_second_translator_loads_the_package_without_compiling(checkpoint, default,
+                                                                  monkeypatch):
+    monkeypatch.setattr(compiled, "_compile", lambda *a: pytest.fail("compiled again"))
+    again = Translator.from_checkpoint(checkpoint)
+    assert again.backend == "aoti" and again.model_file == default.model_file
+
+
+def test_the_key_follows_the_weights(checkpoint):
+    generator = load_generator(checkpoint)
+    key = compiled.model_key(generator)
+    assert compiled.model_key(load_generator(checkpoint)) == key
+    with torch.no_grad():
+        next(generator.parameters()).add_(1e-3)
+    assert compiled.model_key(generator) != key
+
+
+def test_a_cache_others_can_write_is_refused_and_auto_goes_on(checkpoint, tmp_path,
+                                                             monkeypatch, capsys):
+    shared = tmp_path / "shared"
+    (shared / "aoti").mkdir(parents=True)
+    os.chmod(shared / "aoti", 0o777)
+    monkeypatch.setenv(compiled.CACHE_ENV, str(shared))
+    monkeypatch.setattr(compiled, "_compile", lambda *a: pytest.fail("compiled into it"))
+    translator = Translator.from_checkpoint(checkpoint)
+    expected = "cpp" if "cpp" in available_backends("cpu") else "reference"
+    assert translator.backend == expected
+    message = capsys.readouterr().err
+    assert "writable by others" in message and "running the C++ ops instead" in message
+
+
+def test_a_failed_compile_falls_back_in_one_line(checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path / "cache"))
+
+    def broken(generator, path):
+        raise RuntimeError("g++: internal compiler error\nmore lines")
+    monkeypatch.setattr(compiled, "_compile", broken)
+    translator = Translator.from_checkpoint(checkpoint)
+    assert translator.backend in ("cpp", "reference")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lomit-fast: the compiled CPU path is unavailable (g++: internal compiler "
+                   "error); running the C++ ops instead"]
+    assert not list((tmp_path / "cache" / "aoti").glob("*.pt2"))
+
+
+def test_bf16_and_other_devices_keep_the_op_rule(checkpoint, monkeypatch):
+    monkeypatch.setattr(compiled, "_compile", lambda *a: pytest.fail("compiled"))
+    assert Translator.from_checkpoint(checkpoint, precision="bf16").backend in ("cpp", "reference")
