@@ -178,6 +178,9 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    if bool(args.config) != bool(args.inception):
+        raise ValueError("--inception and --config go together (FID on the config's data); "
+                         "without both, eval reports the synthetic locality metrics")
     least = 2 if args.inception else 1  # FID needs two images for a covariance
     if args.images < least:
         raise ValueError(f"--images {args.images}: must be at least {least}")

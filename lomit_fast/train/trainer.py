@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +59,9 @@ class Trainer:
             remove_partial(self.checkpoints)
         if resume and (self.checkpoints / "latest").is_file():
             self.load()
+        elif resume and self.rank == 0:  # said, so a mistyped --run-dir is not a silent restart
+            print(f"--resume: {self.run_dir} holds no checkpoint yet; starting at step 0",
+                  file=sys.stderr)
         elif self.checkpoints.joinpath("latest").is_file():
             raise TrainError(f"{self.run_dir} already holds a run: pass --resume to continue it "
                              "or choose another --run-dir")

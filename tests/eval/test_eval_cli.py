@@ -17,8 +17,14 @@ def run_cli(*args):
     (["demo", "--batch-size", "0"], "lomit-fast demo: error: --batch-size 0: must be at least 1"),
     (["demo", "--metrics-images", "-1"],
      "lomit-fast demo: error: --metrics-images -1: must be 0 (none) or more"),
+    (["eval", "--config", "configs/celeba_128_hair.yaml"],
+     "lomit-fast eval: error: --inception and --config go together (FID on the config's data); "
+     "without both, eval reports the synthetic locality metrics"),
+    (["eval", "--inception", "features.pt"],
+     "lomit-fast eval: error: --inception and --config go together (FID on the config's data); "
+     "without both, eval reports the synthetic locality metrics"),
 ])
-def test_out_of_range_numbers(tmp_path, args, message):
+def test_out_of_range_numbers_and_lone_fid_flags(tmp_path, args, message):
     result = run_cli(*args, *(["--out", str(tmp_path / "out")] if args[0] == "demo" else []))
     assert (result.returncode, result.stderr) == (2, message + "\n")
     assert not (tmp_path / "out").exists()

@@ -235,3 +235,9 @@ def test_init_from_a_wrong_folder_is_named(tmp_path, target, message):
     cfg.train.init_from = str(tmp_path / target / "checkpoints" / "step-0000002")
     with pytest.raises(TrainError, match=f"train.init_from.*{message}"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_resume_of_a_run_dir_without_a_checkpoint_says_it_starts_fresh(tmp_path, capsys):
+    trainer = Trainer(tiny_config(), tmp_path / "typo", resume=True)
+    assert trainer.step == 0
+    assert "holds no checkpoint yet; starting at step 0" in capsys.readouterr().err
