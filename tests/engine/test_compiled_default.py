@@ -101,3 +101,20 @@ def test_a_failed_compile_falls_back_in_one_line(checkpoint, tmp_path, monkeypat
 def test_bf16_and_other_devices_keep_the_op_rule(checkpoint, monkeypatch):
     monkeypatch.setattr(compiled, "_compile", lambda *a: pytest.fail("compiled"))
     assert Translator.from_checkpoint(checkpoint, precision="bf16").backend in ("cpp", "reference")
+
+
+def test_a_compile_says_where_and_how_long_and_writes_a_private_file(checkpoint, tmp_path,
+                                                                      monkeypatch, capsys):
+    """The first use's cost is shown; the package lands whole (atomically) and private."""
+    def fake_package(program, package_path, inductor_configs):
+        assert inductor_configs["freezing"] and "aot_inductor.metadata" in inductor_configs
+        open(package_path, "wb").write(b"package")
+    monkeypatch.setattr(compiled, "export_program", lambda generator, ops: ops)
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", fake_package)
+    path = tmp_path / "model.pt2"
+    compiled._compile(load_generator(checkpoint), path)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"lomit-fast: compiling the model for this CPU (once; cached in {tmp_path})..."
+    assert err[1].startswith("lomit-fast: compiled in ") and err[1].endswith(" s")
+    assert path.read_bytes() == b"package" and path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt2"]  # no temporary left behind
