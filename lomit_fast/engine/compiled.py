@@ -11,7 +11,8 @@ The cache holds code that is run: its folder is created for this user alone, and
 loaded only from a folder and file that this user owns and nobody else may write. The key is a
 hash of the weights, the model config, the torch and lomit_fast versions and the CPU's vector
 instruction set, so a changed model or a copied cache on another CPU compiles afresh.
-LOMIT_CACHE_DIR moves the cache (default: $XDG_CACHE_HOME/lomit_fast, else ~/.cache/lomit_fast).
+LOMIT_CACHE_DIR moves the cache (default: $XDG_CACHE_HOME/lomit_fast, else ~/.cache/lomit_fast);
+it keeps the KEEP most recently used packages.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from ..ops import BackendError
 from ..version import __version__
 
 CACHE_ENV = "LOMIT_CACHE_DIR"
+KEEP = 8  # packages the cache keeps, the most recently used (any used within the hour too)
 # How a package is made (part of its key: a changed recipe compiles afresh). Channels-last weights
 # make inductor keep every convolution channels-last (oneDNN's faster layout on the CPU).
 RECIPE = "reference ops, freezing, channels-last weights"
@@ -109,8 +111,24 @@ def compiled_package(generator: Generator) -> Path:
     with _locked(folder / f"{key}.lock"):
         if not path.is_file():
             _compile(generator, path)
+            _prune(folder)
+        os.utime(path)  # its use, for _prune
     _check_private(path)
     return path
+
+
+def _prune(folder: Path) -> None:
+    """Bound the cache (each retrained checkpoint is a package of its own)."""
+    def used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except FileNotFoundError:  # pruned by another process meanwhile
+            return 0.0
+    packages = sorted(folder.glob("*.pt2"), key=used, reverse=True)
+    for old in packages[KEEP:]:
+        if time.time() - used(old) > 3600:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".lock").unlink(missing_ok=True)
 
 
 def _compile(generator: Generator, path: Path) -> None:

@@ -118,3 +118,25 @@ def test_a_compile_says_where_and_how_long_and_writes_a_private_file(checkpoint,
     assert err[1].startswith("lomit-fast: compiled in ") and err[1].endswith(" s")
     assert path.read_bytes() == b"package" and path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt2"]  # no temporary left behind
+
+
+def test_the_cache_keeps_the_most_recently_used_packages(tmp_path):
+    import time
+    now = time.time()
+    for i in range(compiled.KEEP + 3):  # package i last used i days ago; one just now
+        package = tmp_path / f"{i:02d}.pt2"
+        package.write_bytes(b"x")
+        (tmp_path / f"{i:02d}.lock").touch()
+        os.utime(package, (now - i * 86400, now - i * 86400))
+    os.utime(tmp_path / "10.pt2")  # the oldest, used again just now
+    compiled._prune(tmp_path)
+    kept = sorted(p.stem for p in tmp_path.glob("*.pt2"))  # the KEEP most recently used
+    assert kept == [f"{i:02d}" for i in range(compiled.KEEP - 1)] + ["10"]
+    assert sorted(p.stem for p in tmp_path.glob("*.lock")) == kept
+
+
+def test_packages_used_within_the_hour_are_never_pruned(tmp_path):
+    for i in range(compiled.KEEP + 2):  # e.g. other processes' packages, in use right now
+        (tmp_path / f"{i:02d}.pt2").write_bytes(b"x")
+    compiled._prune(tmp_path)
+    assert len(list(tmp_path.glob("*.pt2"))) == compiled.KEEP + 2
