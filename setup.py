@@ -7,7 +7,8 @@ binding lomit_fast._C linked against both. With the header and the CMake package
 beside them, the package folder is a C++ SDK prefix (lomit_fast/cpp.py finds it).
 
 The extension is optional: without a compiler or torch at build time (or with LOMIT_BUILD_EXT=0)
-the package still installs and falls back to the reference ops.
+the package still installs and falls back to the reference ops. It builds against the installed
+torch==2.13.0 (pinned in pyproject.toml and requirements.txt; never an open range).
 """
 import glob
 import os

@@ -34,7 +34,7 @@ from lomit_fast.models.checkpoint import load_generator
 from lomit_fast.models.inference import INPUTS, OUTPUTS
 from lomit_fast.ops.parity import parity_check
 
-from .bench_generator import flops_per_image, plot, timed
+from .bench_generator import flops_per_image, percentiles, plot, timed
 from .rows import device_name, result_row, slug, write_rows
 
 
@@ -50,8 +50,7 @@ def gemm_rates(seconds: float = 2.0) -> dict[str, float]:
     rates = {}
     with torch.no_grad():
         for name, (fn, flops) in cases.items():
-            samples = timed(fn, "cpu", seconds)
-            rates[name] = flops / sorted(samples)[len(samples) // 2]
+            rates[name] = flops / percentiles(timed(fn, "cpu", seconds))[1]
     return rates
 
 
@@ -134,9 +133,7 @@ def measure(model_name: str, generator: Generator, args, rates: dict, out: Path)
                 if kind == "project" and err > bound:
                     raise AssertionError(f"{label} batch {batch}: error {err:.3g} against the "
                                          f"fp64 model exceeds the parity bound {bound:.3g}")
-                samples = sorted(timed(fn, "cpu", args.seconds))
-                p20, p50, p80, p99 = (samples[min(len(samples) - 1, int(q * len(samples)))]
-                                      for q in (0.2, 0.5, 0.8, 0.99))
+                p20, p50, p80, p99 = percentiles(timed(fn, "cpu", args.seconds))
                 row = result_row(f"generator:{model_name}", label, "cpu",
                                  shape=f"{batch}x3x{size}x{size}", dtype="fp32",
                                  times_us=(p20 * 1e6, p50 * 1e6, p80 * 1e6),

@@ -60,6 +60,13 @@ def timed(fn, device: str, seconds: float) -> list[float]:
     return samples
 
 
+def percentiles(samples: list[float]) -> tuple[float, float, float, float]:
+    """p20, p50, p80 and p99 of timing samples."""
+    samples = sorted(samples)
+    return tuple(samples[min(len(samples) - 1, int(q * len(samples)))]
+                 for q in (0.2, 0.5, 0.8, 0.99))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="configs/synthetic_64.yaml")
@@ -120,9 +127,7 @@ def main():
                 else:
                     cases["one_exemplar"] = lambda: translator.translate(x, exemplars[:1])
                 for mode, fn in cases.items():
-                    samples = sorted(timed(fn, device, args.seconds))
-                    p20, p50, p80, p99 = (samples[min(len(samples) - 1, int(q * len(samples)))]
-                                          for q in (0.2, 0.5, 0.8, 0.99))
+                    p20, p50, p80, p99 = percentiles(timed(fn, device, args.seconds))
                     row = result_row(f"generator:{Path(args.config).stem}", backend, device,
                                      shape=f"{batch}x3x{size}x{size}", dtype=args.precision,
                                      layout="nchw" if backend == "reference" else
