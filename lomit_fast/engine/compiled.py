@@ -53,8 +53,9 @@ def cache_dir() -> Path:
 def unavailable_reason() -> str | None:
     """None where a package can be compiled and run here, else why not."""
     from ..ops import cpp_ops  # the C++ engine runs the package
-    if cpp_ops.unavailable_reason():
-        return cpp_ops.unavailable_reason()
+    reason = cpp_ops.unavailable_reason()
+    if reason:
+        return reason
     compiler = os.environ.get("CXX", "g++")
     if shutil.which(compiler) is None:
         return f"no C++ compiler ({compiler}) to compile the model with"
