@@ -86,7 +86,8 @@ std::string private_temp_dir() {
 }
 
 std::unique_ptr<torch::inductor::AOTIModelPackageLoader> load_package(
-    const std::string& path, c10::DeviceIndex index, const std::string& temp_dir) {
+    const std::string& path, const std::string& model, c10::DeviceIndex index,
+    const std::string& temp_dir) {
   static std::mutex env;
   std::lock_guard<std::mutex> lock(env);
   const char* old = std::getenv("TMPDIR");
@@ -96,8 +97,7 @@ std::unique_ptr<torch::inductor::AOTIModelPackageLoader> load_package(
     const std::optional<std::string>& saved;
     ~Restore() { saved ? setenv("TMPDIR", saved->c_str(), 1) : unsetenv("TMPDIR"); }
   } restore{saved};
-  return std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", false, 1,
-                                                                   index);
+  return std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, model, false, 1, index);
 }
 
 }  // namespace
@@ -105,8 +105,15 @@ std::unique_ptr<torch::inductor::AOTIModelPackageLoader> load_package(
 struct Translator::Model {
   std::optional<torch::jit::Module> script;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
+  // A package may also hold a model for batches of one image (its metadata names it as
+  // single_image_model): compiled for that static shape, with its weights pre-packed. It runs
+  // batches of 1, and every batch image by image where the metadata's image_by_image is "true"
+  // (models whose activations per image outgrow the CPU's caches).
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> single_image;
+  bool image_by_image = false;
   std::string temp_dir;  // the package's extraction folder (load_package)
   ~Model() {
+    single_image.reset();
     package.reset();  // removes its aotinductor_* folder first
     std::error_code ignored;
     if (!temp_dir.empty()) std::filesystem::remove_all(temp_dir, ignored);
@@ -129,8 +136,13 @@ Translator::Translator(const std::string& path, const std::string& device)
       const auto index = device_.has_index() ? device_.index() : c10::DeviceIndex(-1);
       check_cpu_isa(path);
       model_->temp_dir = private_temp_dir();
-      model_->package = load_package(path, index, model_->temp_dir);
+      model_->package = load_package(path, "model", index, model_->temp_dir);
       for (const auto& [key, value] : model_->package->get_metadata()) metadata_[key] = value;
+      const std::string single = metadata_["single_image_model"];
+      if (!single.empty()) {
+        model_->single_image = load_package(path, single, index, model_->temp_dir);
+        model_->image_by_image = metadata_["image_by_image"] == "true";
+      }
       const std::string compiled_for = metadata_["AOTI_DEVICE_KEY"];
       if (!compiled_for.empty() && compiled_for != c10::DeviceTypeName(device_.type(), true))
         throw std::invalid_argument(path + " was compiled for " + compiled_for + ", not for " +
@@ -203,7 +215,16 @@ Translation Translator::run(const at::Tensor& images, const at::Tensor& exemplar
                                  check_mask("mask_in", mask_in, n),
                                  check_mask("mask_ex", mask_ex, n)};
   std::vector<at::Tensor> out;
-  if (model_->package) {
+  if (model_->single_image && (n == 1 || model_->image_by_image)) {
+    std::vector<std::vector<at::Tensor>> parts(3);
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<at::Tensor> one;
+      for (const auto& t : inputs) one.push_back(t.narrow(0, i, 1).contiguous());
+      auto result = model_->single_image->run(one);
+      for (size_t k = 0; k < result.size() && k < 3; ++k) parts[k].push_back(result[k]);
+    }
+    for (auto& part : parts) out.push_back(part.size() == 1 ? part[0] : at::cat(part));
+  } else if (model_->package) {
     out = model_->package->run(inputs);
   } else {
     auto result = model_->script->forward({inputs[0], inputs[1], inputs[2], inputs[3]});

@@ -165,25 +165,32 @@ def run_job(job: Job, translator: Translator, rank: int = 0, world: int = 1,
     exemplars, mask_ex = load_exemplars(job, size)  # a bad exemplar fails before any output
     mine = list(range(rank, len(files), world))
     remove_stale_temporaries([p for i in mine for p in [names[i], *mask_names(names[i])]])
-    todo = [i for i in mine if job.overwrite or not is_done(names[i], job.save_masks)]
+    todo = {i for i in mine if job.overwrite or not is_done(names[i], job.save_masks)}
     skipped = len(mine) - len(todo)
+    # Batches are fixed runs of this rank's inputs and one with anything left to do is
+    # translated whole: float rounding depends on the batch, so an input always meets the same
+    # neighbours and a resumed run writes the bytes an uninterrupted one would have.
+    batches = [list(range(k, min(k + job.batch_size, len(mine))))
+               for k in range(0, len(mine), job.batch_size)]
+    batches = [b for b in batches if any(mine[k] in todo for k in b)]
     if rank == 0:
         write_manifest(job.output, job.settings)
     rng = random.Random(job.seed)
     pairing = {i: exemplar_index(job, i, rng) for i in range(len(files))}
     cache = (translator.cache_exemplar(exemplars[:1], mask_ex)
              if len(job.exemplars) == 1 else None)
-    loader = DataLoader(InputImages(job, todo, size), batch_size=job.batch_size,
+    loader = DataLoader(InputImages(job, mine, size), batch_sampler=batches,
                         num_workers=job.workers, pin_memory=translator.device.type == "cuda")
     failures = [{"file": str(path), "error": f"{path}: {why}"}
                 for path, why in job.inputs.problems[rank::world]]
     done, start = 0, time.perf_counter()
     bar = tqdm(total=len(todo), disable=not progress, desc="translate", unit="img")
     for indices, images, originals, masks, errors in loader:
+        new = [int(i) in todo for i in indices]
         ok = [j for j, e in enumerate(errors) if not e]
         failures += [{"file": str(files[int(indices[j])]), "error": errors[j]}
-                     for j in range(len(errors)) if errors[j]]
-        if ok:
+                     for j in range(len(errors)) if errors[j] and new[j]]
+        if any(new[j] for j in ok):
             idx = [int(indices[j]) for j in ok]
             x = images[ok]
             mask_in = masks[ok] if job.mask_in is not None else None
@@ -192,11 +199,13 @@ def run_job(job: Job, translator: Translator, rank: int = 0, world: int = 1,
             else:
                 ex = exemplars[[pairing[i] for i in idx]]
                 out, m_in, m_ex = translator.translate(x, ex, mask_in, mask_ex)
-            unwritten = write_outputs(job, names, idx, x, originals[ok], out.cpu(), m_in.cpu(),
-                                      m_ex.cpu())
+            fresh = [k for k, j in enumerate(ok) if new[j]]  # done ones are not written again
+            unwritten = write_outputs(job, names, [idx[k] for k in fresh], x[fresh],
+                                      originals[ok][fresh], out[fresh].cpu(), m_in[fresh].cpu(),
+                                      m_ex[fresh].cpu())
             failures += unwritten
-            done += len(idx) - len(unwritten)
-        bar.update(len(errors))
+            done += len(fresh) - len(unwritten)
+        bar.update(sum(new))
         bar.set_postfix(img_s=round(done / (time.perf_counter() - start), 1))
     bar.close()
     seconds = time.perf_counter() - start

@@ -253,9 +253,10 @@ class Translator:
                 m_in = gen.mask_from_attention(c_in, cache.attention.expand(n, -1))
             c_ex = cache.content.expand(n, *cache.content.shape[1:])
             if cache.mask is not None:
-                m_ex, style_f = cache.mask.expand(n, -1, -1, -1), cache.style.expand(n, -1)
+                m_ex = cache.mask.expand(n, -1, -1, -1)
+                styles = cache.style.expand(n, -1), gen.style_background(x, m_in)
             else:  # the exemplar's mask depends on the input: per input, as uncached
                 m_ex = gen.mask(c_ex, c_in)
-                style_f = gen.style_foreground(cache.image.expand(n, -1, -1, -1), m_ex)
-            image = gen.decode(c_in, m_in, style_f, gen.style_background(x, m_in))
+                styles = gen.translation_styles(cache.image.expand(n, -1, -1, -1), m_ex, x, m_in)
+            image = gen.decode(c_in, m_in, *styles)
         return image, m_in, m_ex

@@ -92,6 +92,12 @@ class StyleEncoder(nn.Module):
     def encode_background(self, masked_x: Tensor) -> Tensor:
         return self.background(self.trunk(masked_x))
 
+    def encode_both(self, masked_f: Tensor, masked_b: Tensor) -> Tuple[Tensor, Tensor]:
+        """(foreground code of masked_f, background code of masked_b), the trunk run once."""
+        n = masked_f.shape[0]
+        shared = self.trunk(torch.cat([masked_f, masked_b]))
+        return self.foreground(shared[:n]), self.background(shared[n:])
+
 
 class Decoder(nn.Module):
     """Residual blocks with layer norm, then [nearest x2, conv5x5 halving, LN, ReLU] per
@@ -130,9 +136,16 @@ class Generator(nn.Module):
         nn.init.constant_(self.mask_net.head.bias, cfg.mask_prior_logit)
 
     # --- pieces ---------------------------------------------------------------------------
+    # Pairs (input and exemplar) go through a shared network as one batch: every norm is per
+    # sample, so this is the same math as two calls, in half the (larger, faster) convolutions.
     def content(self, x: Tensor) -> Tensor:
         """Content code (N, C, H/4, W/4) of images x (N, 3, H, W) in [-1, 1]."""
         return self.content_encoder(x)
+
+    def contents(self, x: Tensor, exemplar: Tensor) -> Tuple[Tensor, Tensor]:
+        """(content(x), content(exemplar)) for batches of the same size."""
+        both = self.content(torch.cat([x, exemplar]))
+        return both[:x.shape[0]], both[x.shape[0]:]
 
     def mask(self, c: Tensor, c_partner: Tensor) -> Tensor:
         """M(c, c_partner): (N, 1, H/4, W/4) in [0, 1]; all ones for the global-AdaIN ablation."""
@@ -146,7 +159,11 @@ class Generator(nn.Module):
 
     def masks(self, c_in: Tensor, c_ex: Tensor) -> Tuple[Tensor, Tensor]:
         """(m_in, m_ex): M(c_in, c_ex) and M(c_ex, c_in), each (N, 1, H/4, W/4) in [0, 1]."""
-        return self.mask(c_in, c_ex), self.mask(c_ex, c_in)
+        if self.cfg.global_adain:
+            return self.mask(c_in, c_ex), self.mask(c_ex, c_in)
+        both = self.mask_net(torch.cat([c_in, c_ex]),
+                             self.mask_net.attention(torch.cat([c_ex, c_in])))
+        return both[:c_in.shape[0]], both[c_in.shape[0]:]
 
     def style_foreground(self, x: Tensor, m: Tensor) -> Tensor:
         """s_f(x) = E_s^f(up(m) * x): (N, style_dim)."""
@@ -158,7 +175,14 @@ class Generator(nn.Module):
 
     def styles(self, x: Tensor, m: Tensor) -> Tuple[Tensor, Tensor]:
         """(s_f, s_b) of images x under their mask m."""
-        return self.style_foreground(x, m), self.style_background(x, m)
+        return self.translation_styles(x, m, x, m)
+
+    def translation_styles(self, exemplar: Tensor, m_ex: Tensor, x: Tensor,
+                           m_in: Tensor) -> Tuple[Tensor, Tensor]:
+        """(s_f(exemplar), s_b(x)): what a translation takes from each, the trunk run once."""
+        size = x.shape[-2:]
+        return self.style_encoder.encode_both(upsample_mask(m_ex, size) * exemplar,
+                                              upsample_mask(1 - m_in, size) * x)
 
     def style_affine(self, mlp: nn.Module, style: Tensor) -> Tuple[Tensor, Tensor]:
         """(mu, sigma), each (N, C): the MLP gives (mu, log sigma^2), sigma = exp(log sigma^2 / 2)."""
@@ -187,14 +211,13 @@ class Generator(nn.Module):
             raise ValueError(f"exemplar size {tuple(exemplar.shape[-2:])} does not match x size "
                              f"{tuple(x.shape[-2:])}")
         exemplar = self.broadcast_batch("exemplar", exemplar, x.shape[0])
-        c_in, c_ex = self.content(x), self.content(exemplar)
+        c_in, c_ex = self.contents(x, exemplar)
         m_in, m_ex = self.masks(c_in, c_ex)
         if mask_in is not None:
             m_in = self.prepare_mask("mask_in", mask_in, x, c_in)
         if mask_ex is not None:
             m_ex = self.prepare_mask("mask_ex", mask_ex, x, c_in)
-        image = self.decode(c_in, m_in, self.style_foreground(exemplar, m_ex),
-                            self.style_background(x, m_in))
+        image = self.decode(c_in, m_in, *self.translation_styles(exemplar, m_ex, x, m_in))
         return image, m_in, m_ex
 
     forward = translate

@@ -35,23 +35,26 @@ class InferenceModule(nn.Module):
 
     def forward(self, images: Tensor, exemplars: Tensor, mask_in: Tensor, mask_ex: Tensor):
         gen = self.generator
-        c_in, c_ex = gen.content(images), gen.content(exemplars)
+        c_in, c_ex = gen.contents(images, exemplars)
         predicted_in, predicted_ex = gen.masks(c_in, c_ex)
         m_in = torch.where(mask_in < 0, predicted_in, mask_in)
         m_ex = torch.where(mask_ex < 0, predicted_ex, mask_ex)
-        out = gen.decode(c_in, m_in, gen.style_foreground(exemplars, m_ex),
-                         gen.style_background(images, m_in))
+        out = gen.decode(c_in, m_in, *gen.translation_styles(exemplars, m_ex, images, m_in))
         return out, m_in, m_ex
 
 
-def export_program(generator: Generator, ops_backend: str) -> torch.export.ExportedProgram:
-    """torch.export of InferenceModule(generator) for batches of 1..MAX_BATCH, its norms traced
-    on `ops_backend` (cpp: calls of the C++ ops; reference: plain aten ops a compiler can fuse)."""
-    inputs = tuple(t.to(next(generator.parameters()).device) for t in example_inputs(generator, 2))
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+def export_program(generator: Generator, ops_backend: str,
+                   batch: int | None = None) -> torch.export.ExportedProgram:
+    """torch.export of InferenceModule(generator) for batches of 1..MAX_BATCH (or of `batch`
+    images only), its norms traced on `ops_backend` (cpp: calls of the C++ ops; reference: plain
+    aten ops a compiler can fuse)."""
+    device = next(generator.parameters()).device
+    inputs = tuple(t.to(device) for t in example_inputs(generator, batch or 2))
+    dims = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    dynamic = None if batch else {name: {0: dims} for name in INPUTS}
     with use_backend(ops_backend), torch.no_grad():
         return torch.export.export(InferenceModule(generator.eval()), inputs,
-                                   dynamic_shapes={name: {0: batch} for name in INPUTS})
+                                   dynamic_shapes=dynamic)
 
 
 def example_inputs(generator: Generator, batch: int = 2, dtype=torch.float32) -> tuple:

@@ -25,12 +25,15 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def normalize_ref(x: Tensor, eps: float = 1e-5) -> Tuple[Tensor, Tensor, Tensor]:
-    """x_hat, mean, rstd of x (N, C, H, W) in the compute dtype; mean/rstd are (N, C, 1, 1)."""
+def normalize_ref(x: Tensor, eps: float = 1e-5,
+                  per_sample: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
+    """x_hat, mean, rstd of x (N, C, H, W) in the compute dtype; statistics per sample and
+    channel over (H, W), mean/rstd (N, C, 1, 1), or per sample over (C, H, W), (N, 1, 1, 1)."""
+    dims = [1, 2, 3] if per_sample else [2, 3]
     xf = x.to(_compute_dtype(x))
-    mean = xf.mean(dim=(2, 3), keepdim=True)
+    mean = xf.mean(dim=dims, keepdim=True)
     centered = xf - mean
-    var = (centered * centered).mean(dim=(2, 3), keepdim=True)
+    var = (centered * centered).mean(dim=dims, keepdim=True)
     rstd = torch.rsqrt(var + eps)
     return centered * rstd, mean, rstd
 
@@ -98,9 +101,8 @@ def layer_norm2d_ref(x: Tensor, weight: Optional[Tensor] = None, bias: Optional[
 
         y[n] = act( (x[n] - mean_CHW) / sqrt(var_CHW + eps) * weight[c] + bias[c] )
     """
-    n = x.shape[0]
-    y, _, _ = normalize_ref(x.reshape(n, 1, -1, 1), eps)
-    y = y.reshape(x.shape)
+    # Reduced in place over (C, H, W), not through a reshape (a copy for channels-last x).
+    y, _, _ = normalize_ref(x, eps, per_sample=True)
     return affine_activate_ref(y, weight, bias, activation, negative_slope).to(x.dtype)
 
 

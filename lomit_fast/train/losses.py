@@ -70,7 +70,7 @@ def generator_objective(gen: Generator, critic: Critic, x_a: Tensor, x_b: Tensor
     """All generator terms for the pair (A = input, B = exemplar) in both directions.
 
     Returns (weighted total, unweighted terms, tensors for logging: masks and translations)."""
-    c_a, c_b = gen.content(x_a), gen.content(x_b)
+    c_a, c_b = gen.contents(x_a, x_b)
     m_a, m_b = gen.masks(c_a, c_b)
     s_fa, s_ba = gen.styles(x_a, m_a)
     s_fb, s_bb = gen.styles(x_b, m_b)
@@ -81,7 +81,7 @@ def generator_objective(gen: Generator, critic: Critic, x_a: Tensor, x_b: Tensor
     x_bb = gen.decode(c_b, m_bb, s_fb, s_bb)
 
     # Second level: encode the translations again.
-    c_ab, c_ba = gen.content(x_ab), gen.content(x_ba)
+    c_ab, c_ba = gen.contents(x_ab, x_ba)
     m_ab, m_ba = gen.masks(c_ab, c_ba)
     s_f_ab, s_b_ab = gen.styles(x_ab, m_ab)
     s_f_ba, s_b_ba = gen.styles(x_ba, m_ba)

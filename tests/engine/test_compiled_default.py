@@ -105,19 +105,50 @@ def test_bf16_and_other_devices_keep_the_op_rule(checkpoint, monkeypatch):
 
 def test_a_compile_says_where_and_how_long_and_writes_a_private_file(checkpoint, tmp_path,
                                                                       monkeypatch, capsys):
-    """The first use's cost is shown; the package lands whole (atomically) and private."""
-    def fake_package(program, package_path, inductor_configs):
-        assert inductor_configs["freezing"] and "aot_inductor.metadata" in inductor_configs
+    """The first use's cost is shown; the package lands whole (atomically) and private. It
+    holds the dynamic-batch model and the single-image one, both compiled under no_grad
+    (freezing, which folds and pre-packs the weights, is silently off otherwise)."""
+    compiles = []
+
+    def fake_files(batch, about):
+        assert not torch.is_grad_enabled()
+        compiles.append((batch, about.get("single_image_model")))
+        return [f"files of batch {batch}"]
+
+    def fake_package(package_path, files):
+        assert files == {"model": ["files of batch None"],
+                         compiled.SINGLE_IMAGE_MODEL: ["files of batch 1"]}
         open(package_path, "wb").write(b"package")
-    monkeypatch.setattr(compiled, "export_program", lambda generator, ops: ops)
-    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", fake_package)
+    monkeypatch.setattr(compiled, "export_program", lambda generator, ops, batch=None: batch)
+    monkeypatch.setattr(compiled, "_aoti_files", fake_files)
+    monkeypatch.setattr(compiled, "package_aoti", fake_package)
     path = tmp_path / "model.pt2"
     compiled._compile(load_generator(checkpoint), path)
+    assert compiles == [(None, compiled.SINGLE_IMAGE_MODEL), (1, None)]
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"lomit-fast: compiling the model for this CPU (once; cached in {tmp_path})..."
     assert err[1].startswith("lomit-fast: compiled in ") and err[1].endswith(" s")
     assert path.read_bytes() == b"package" and path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt2"]  # no temporary left behind
+
+
+def test_large_images_run_image_by_image_and_keep_the_parity_rule(checkpoint, tmp_path,
+                                                                  monkeypatch):
+    """A model whose activations outgrow the caches runs every batch through the single-image
+    model (here forced: any size counts as large)."""
+    monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(compiled, "IMAGE_BY_IMAGE_BYTES", 0)
+    translator = Translator.from_checkpoint(checkpoint)
+    assert translator.backend == "aoti"
+    assert translator._runner.metadata["image_by_image"] == "true"
+    x, exemplar = images(3), images(3, seed=1)
+    with torch.no_grad():
+        fp64 = load_generator(checkpoint).double().translate(x.double(), exemplar.double())
+    ref_out = Translator.from_checkpoint(checkpoint, backend="reference").translate(x, exemplar)
+    for fast, ref, want in zip(translator.translate(x, exemplar), ref_out, fp64):
+        assert fast.shape == want.shape
+        err, bound, _ = parity_check(fast, ref, want, torch.float32)
+        assert err <= bound, (err, bound)
 
 
 def test_the_cache_keeps_the_most_recently_used_packages(tmp_path):

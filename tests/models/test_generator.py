@@ -53,6 +53,26 @@ def test_batch_independence(generator):
     torch.testing.assert_close(m_in2[0], m_in[0])
 
 
+def test_pairs_in_one_batch_equal_separate_calls(generator):
+    """contents / masks / translation_styles run input and exemplar as one batch: the same
+    per-sample math as the method's separate calls (fp64, to rounding), gradients included."""
+    x, ex = images(2).requires_grad_(), images(2, seed=1)
+    c_in, c_ex = generator.contents(x, ex)
+    torch.testing.assert_close(c_in, generator.content(x))
+    torch.testing.assert_close(c_ex, generator.content(ex))
+    m_in, m_ex = generator.masks(c_in, c_ex)
+    torch.testing.assert_close(m_in, generator.mask(c_in, c_ex))
+    torch.testing.assert_close(m_ex, generator.mask(c_ex, c_in))
+    s_f, s_b = generator.translation_styles(ex, m_ex, x, m_in)
+    separate_f = generator.style_foreground(ex, m_ex)
+    separate_b = generator.style_background(x, m_in)
+    torch.testing.assert_close(s_f, separate_f)
+    torch.testing.assert_close(s_b, separate_b)
+    grad, = torch.autograd.grad((s_f.sum() + s_b.sum()), x, retain_graph=True)
+    expected, = torch.autograd.grad((separate_f.sum() + separate_b.sum()), x)
+    torch.testing.assert_close(grad, expected)
+
+
 def test_given_masks_replace_predicted_ones(generator):
     x, ex = images(2), images(2, seed=1)
     s = generator.cfg.content_size
