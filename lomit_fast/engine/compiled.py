@@ -1,11 +1,14 @@
 """The CPU's default path: the model compiled by AOTInductor once per model and machine, cached.
 
-On a 2-core x86 CPU this runs the shipped model at 1.3-1.7x the images/s of the C++ ops in eager
-PyTorch (benchmarks/bench_cpu_peers.py, which also runs OpenVINO and onnxruntime beside it). It
-is compiled from the reference ops, so inductor fuses the norms, activations and padding into the
+On a 2-core x86 CPU this runs the shipped model at 1.5-1.9x the images/s of the C++ ops in eager
+PyTorch and ahead of OpenVINO (benchmarks/bench_cpu_peers.py runs them side by side). It is
+compiled from the reference ops, so inductor fuses the norms, activations and padding into the
 code around the convolutions, with freezing (weights folded in) and channels-last weights (every
-convolution then runs in oneDNN's channels-last layout). The first use of a model costs one
-compile (~25 s on 2 cores, printed); later uses load the package in well under a second.
+convolution then runs in oneDNN's channels-last layout). A package holds two models: one for any
+batch, and one for a single image with its weights pre-packed, which the C++ engine runs for
+batches of one (and image by image for large images, see IMAGE_BY_IMAGE_BYTES). The first use of
+a model costs one compile (~30 s on 2 cores, printed); later uses load the package in well under
+a second.
 
 The cache holds code that is run: its folder is created for this user alone, and a package is
 loaded only from a folder and file that this user owns and nobody else may write. The key is a
