@@ -215,7 +215,7 @@ Translation Translator::run(const at::Tensor& images, const at::Tensor& exemplar
                                  check_mask("mask_in", mask_in, n),
                                  check_mask("mask_ex", mask_ex, n)};
   std::vector<at::Tensor> out;
-  if (model_->single_image && (n == 1 || model_->image_by_image)) {
+  if (model_->single_image && (n == 1 || (n > 1 && model_->image_by_image))) {
     std::vector<std::vector<at::Tensor>> parts(3);
     for (int64_t i = 0; i < n; ++i) {
       std::vector<at::Tensor> one;

@@ -149,6 +149,7 @@ def test_large_images_run_image_by_image_and_keep_the_parity_rule(checkpoint, tm
         assert fast.shape == want.shape
         err, bound, _ = parity_check(fast, ref, want, torch.float32)
         assert err <= bound, (err, bound)
+    assert [t.shape[0] for t in translator.translate(images(0), exemplar[:1])] == [0, 0, 0]
 
 
 def test_the_cache_keeps_the_most_recently_used_packages(tmp_path):
