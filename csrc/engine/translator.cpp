@@ -138,15 +138,15 @@ Translator::Translator(const std::string& path, const std::string& device)
       model_->temp_dir = private_temp_dir();
       model_->package = load_package(path, "model", index, model_->temp_dir);
       for (const auto& [key, value] : model_->package->get_metadata()) metadata_[key] = value;
+      const std::string compiled_for = metadata_["AOTI_DEVICE_KEY"];
+      if (!compiled_for.empty() && compiled_for != c10::DeviceTypeName(device_.type(), true))
+        throw std::invalid_argument(path + " was compiled for " + compiled_for + ", not for " +
+                                    device + ": export it again with --device " + device);
       const std::string single = metadata_["single_image_model"];
       if (!single.empty()) {
         model_->single_image = load_package(path, single, index, model_->temp_dir);
         model_->image_by_image = metadata_["image_by_image"] == "true";
       }
-      const std::string compiled_for = metadata_["AOTI_DEVICE_KEY"];
-      if (!compiled_for.empty() && compiled_for != c10::DeviceTypeName(device_.type(), true))
-        throw std::invalid_argument(path + " was compiled for " + compiled_for + ", not for " +
-                                    device + ": export it again with --device " + device);
     } else {
       torch::jit::ExtraFilesMap extra;
       for (const char* key : kMetadataKeys) extra[key] = "";
@@ -215,15 +215,18 @@ Translation Translator::run(const at::Tensor& images, const at::Tensor& exemplar
                                  check_mask("mask_in", mask_in, n),
                                  check_mask("mask_ex", mask_ex, n)};
   std::vector<at::Tensor> out;
-  if (model_->single_image && (n == 1 || (n > 1 && model_->image_by_image))) {
-    std::vector<std::vector<at::Tensor>> parts(3);
+  if (model_->single_image && n > 0 && (n == 1 || model_->image_by_image)) {
+    std::vector<std::vector<at::Tensor>> per_image;
     for (int64_t i = 0; i < n; ++i) {
       std::vector<at::Tensor> one;
       for (const auto& t : inputs) one.push_back(t.narrow(0, i, 1).contiguous());
-      auto result = model_->single_image->run(one);
-      for (size_t k = 0; k < result.size() && k < 3; ++k) parts[k].push_back(result[k]);
+      per_image.push_back(model_->single_image->run(one));
     }
-    for (auto& part : parts) out.push_back(part.size() == 1 ? part[0] : at::cat(part));
+    for (size_t k = 0; k < per_image[0].size(); ++k) {  // output k of every image, as a batch
+      std::vector<at::Tensor> part;
+      for (const auto& result : per_image) part.push_back(result.at(k));
+      out.push_back(n == 1 ? part[0] : at::cat(part));
+    }
   } else if (model_->package) {
     out = model_->package->run(inputs);
   } else {

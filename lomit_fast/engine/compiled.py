@@ -153,12 +153,13 @@ def _compile(generator: Generator, path: Path) -> None:
     plain = Generator(generator.cfg)  # a copy on the CPU; the caller's model is untouched
     plain.load_state_dict({k: v.to("cpu") for k, v in generator.state_dict().items()})
     plain = plain.to(memory_format=torch.channels_last).eval()
-    about = metadata(plain, "fp32") | {"single_image_model": SINGLE_IMAGE_MODEL,
-                                       "image_by_image": str(image_by_image(plain.cfg)).lower()}
+    about = metadata(plain, "fp32")
+    routing = {"single_image_model": SINGLE_IMAGE_MODEL,  # read by the engine (csrc/engine)
+               "image_by_image": str(image_by_image(plain.cfg)).lower()}
     with torch.no_grad():
-        files = {"model": _aoti_files(export_program(plain, "reference"), about),
+        files = {"model": _aoti_files(export_program(plain, "reference"), about | routing),
                  SINGLE_IMAGE_MODEL: _aoti_files(export_program(plain, "reference", batch=1),
-                                                 metadata(plain, "fp32"))}
+                                                 about)}
     with atomic_named_path(path) as tmp:
         package_aoti(str(tmp), files)
     os.chmod(path, 0o600)

@@ -159,10 +159,8 @@ class Generator(nn.Module):
 
     def masks(self, c_in: Tensor, c_ex: Tensor) -> Tuple[Tensor, Tensor]:
         """(m_in, m_ex): M(c_in, c_ex) and M(c_ex, c_in), each (N, 1, H/4, W/4) in [0, 1]."""
-        if self.cfg.global_adain:
-            return self.mask(c_in, c_ex), self.mask(c_ex, c_in)
-        both = self.mask_net(torch.cat([c_in, c_ex]),
-                             self.mask_net.attention(torch.cat([c_ex, c_in])))
+        both = self.mask_from_attention(torch.cat([c_in, c_ex]),
+                                        self.mask_net.attention(torch.cat([c_ex, c_in])))
         return both[:c_in.shape[0]], both[c_in.shape[0]:]
 
     def style_foreground(self, x: Tensor, m: Tensor) -> Tensor:
